@@ -1,0 +1,363 @@
+"""The `classicnets` command: a thin layer over the library.
+
+Options of `train` are generated from the `TrainConfig` and `AugmentConfig` dataclasses (types,
+choices, and the unit comments as help), and options left unset stay at the dataclass defaults.
+A `UserError` prints one sentence and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import os
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+PROG = "classicnets"
+
+
+# -- dataclass <-> argparse ------------------------------------------------------------------------
+def _field_comments(cls: type) -> dict[str, str]:
+    comments: dict[str, str] = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+        if m:
+            comments[m.group(1)] = m.group(2).strip()
+    return comments
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_ = f"{comments.get(f.name, '')} (default: {default})".replace("%", "%%")
+        if tp is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_)
+        elif typing.get_origin(tp) is typing.Literal:
+            group.add_argument(flag, dest=f.name, choices=typing.get_args(tp), default=None, help=help_)
+        elif tp in (int, float, str):
+            group.add_argument(flag, dest=f.name, type=tp, default=None, metavar=tp.__name__.upper(),
+                               help=help_)
+        else:
+            raise TypeError(f"no command-line mapping for {cls.__name__}.{f.name}: {tp}")
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace, base: Any | None = None) -> Any:
+    """`base` (or defaults) with the fields given on the command line replaced; None means unset."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+             if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base if base is not None else cls(), **given)
+
+
+def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"model option {pair!r} must be written KEY=VALUE, e.g. width=64")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+# -- commands --------------------------------------------------------------------------------------
+def _progress_callbacks(mode: str):
+    from .train.progress import EpochLogger, ProgressBar
+
+    if mode == "auto":
+        mode = "bar" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
+    if mode == "bar":
+        return [ProgressBar()]
+    if mode == "plain":
+        return [EpochLogger(lambda s: print(s, flush=True))]
+    return []
+
+
+def _fill_model_args(name: str, args: dict[str, Any], data) -> dict[str, Any]:
+    """Give the builder the data set's classes, channels and size unless the user set them."""
+    from .zoo import model_info
+
+    params = model_info(name).arguments()
+    c, h, w = data.input_shape
+    filled = dict(args)
+    for key, value in (("num_classes", data.num_classes), ("in_channels", c),
+                       ("input_size", h if h == w else [h, w])):
+        if key in params and key not in filled:
+            filled[key] = value
+    return filled
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from .data import AugmentConfig, load_dataset
+    from .fileio import write_json
+    from .inspect import summarize
+    from .runs import rundir
+    from .runs.plots import plot_curves
+    from .train import CSVLogger, Checkpoint, TrainConfig
+    from .train.engine import environment, evaluate, fit, resolve_device
+
+    if a.resume:
+        run = Path(a.resume)
+        cfg = rundir.read_config(run)
+        if not (run / rundir.CHECKPOINT).exists():
+            raise UserError(f"{run} has no checkpoint to resume from; it stopped before finishing an epoch")
+        overrides = [f.name for f in dataclasses.fields(TrainConfig) if getattr(a, f.name) is not None
+                     and f.name != "epochs"]
+        if overrides or a.model or a.data or a.arg or a.translate is not None \
+                or a.horizontal_flip is not None:
+            raise UserError("--resume continues a run with its own settings; only --epochs may change")
+        if a.epochs is not None and a.epochs != cfg.train.epochs:
+            if cfg.train.schedule in ("onecycle", "cosine"):
+                raise UserError(f"the {cfg.train.schedule} schedule is fixed to {cfg.train.epochs} "
+                                f"epochs; start a new run to train longer")
+            cfg.train.epochs = a.epochs
+    else:
+        base = rundir.RunConfig()
+        cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data,
+                               model_args=parse_model_args(a.arg),
+                               train=dataclass_from_args(TrainConfig, a),
+                               augment=dataclass_from_args(AugmentConfig, a, base.augment))
+    device = resolve_device(cfg.train.device)
+    data = load_dataset(cfg.data)
+    torch.manual_seed(cfg.train.seed)
+    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data)
+    from .zoo import create
+    model = create(cfg.model, **cfg.model_args)
+    summarize(model, data.input_shape)  # a clear error now if the input does not fit the model
+
+    if a.resume:
+        run, resume = Path(a.resume), Path(a.resume) / rundir.CHECKPOINT
+    else:
+        run = Path(a.out) if a.out else rundir.new_run_dir(a.runs_dir, cfg.model, cfg.data)
+        if (run / rundir.CHECKPOINT).exists() or (run / rundir.CONFIG).exists():
+            raise UserError(f"{run} already holds a run; continue it with --resume {run} or choose "
+                            f"another --out")
+        resume = None
+    normalization = data.normalization()
+    record = {**cfg.to_dict(), "device": str(device), "environment": environment(),
+              "command": " ".join([PROG, *sys.argv[1:]])}
+    write_json(run / rundir.CONFIG, record)
+    rundir.write_card(run, rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape),
+                                            data.classes, normalization.to_dict(), cfg.data))
+    mode = "none" if a.quiet else a.progress
+    callbacks = [*_progress_callbacks(mode), CSVLogger(run / rundir.METRICS),
+                 Checkpoint(run / rundir.CHECKPOINT)]
+    if not a.quiet:
+        print(f"Training {cfg.model} on {cfg.data} ({device}); run directory {run}", flush=True)
+    try:
+        history = fit(model, data, cfg.train, augment=cfg.augment, normalization=normalization,
+                      callbacks=callbacks, resume=str(resume) if resume else None)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Continue with: {PROG} train --resume {run}", file=sys.stderr)
+        return 130
+    rundir.save_model(run, model)
+    plot_curves(history.history, run / rundir.CURVES, title=f"{cfg.model} on {cfg.data}")
+    results: dict[str, Any] = {"epochs": len(history.epoch)}
+    if data.test is not None:
+        test = evaluate(model, data, split="test", normalization=normalization,
+                        batch_size=cfg.train.eval_batch_size)
+        results.update(test_loss=test["loss"], test_acc=test["acc"])
+        print(f"Test: loss {test['loss']:.4f} - acc {test['acc']:.4f} ({len(data.test):,} samples)")
+    write_json(run / rundir.RESULTS, results)
+    if not a.quiet:
+        print(f"Saved {run}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .data import load_dataset
+    from .fileio import write_json
+    from .runs import rundir
+    from .runs.plots import plot_confusion
+    from .train.engine import evaluate
+
+    model, card = rundir.load_model(a.run)
+    data = load_dataset(card.data)
+    out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True)
+    n = len(data.split(a.split))
+    print(f"{a.split}: loss {out['loss']:.4f} - acc {out['acc']:.4f} ({n:,} samples)")
+    cm = out["confusion"]
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+    table.add_column("true \\ pred")
+    for c in card.classes:
+        table.add_column(c, justify="right")
+    for i, c in enumerate(card.classes):
+        table.add_row(c, *(str(int(v)) if v else "." for v in cm[i].tolist()))
+    Console().print(table)
+    png = Path(a.run) / f"confusion-{a.split}.png"
+    plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({a.split})")
+    results_path = Path(a.run) / rundir.RESULTS
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.update({f"{a.split}_loss": out["loss"], f"{a.split}_acc": out["acc"],
+                    f"{a.split}_confusion": cm.tolist()})
+    write_json(results_path, results)
+    print(f"Saved {png}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .data.files import read_inputs
+    from .runs import rundir
+    from .train.engine import predict
+
+    model, card = rundir.load_model(a.run)
+    norm = card.norm
+    names, x = read_inputs(a.files, tuple(card.input_shape), norm.max_value, invert=a.invert)
+    probs = predict(model, x, normalization=norm)
+    k = max(1, min(a.top_k, len(card.classes)))
+    top_p, top_i = probs.topk(k, dim=1)
+    table = Table()
+    table.add_column("input")
+    table.add_column("class")
+    table.add_column(f"top {k}" if k > 1 else "probability")
+    for name, ps, idx in zip(names, top_p.tolist(), top_i.tolist()):
+        table.add_row(name, card.classes[idx[0]],
+                      ", ".join(f"{card.classes[i]} {p:.1%}" for p, i in zip(ps, idx)))
+    Console(width=max(80, Console().width)).print(table)
+    return 0
+
+
+def cmd_summary(a: argparse.Namespace) -> int:
+    from .inspect import parse_input, summarize
+    from .zoo import create, model_info
+
+    info = model_info(a.model)
+    args = parse_model_args(a.arg)
+    shape = parse_input(a.input) if a.input else info.input_shape
+    params = info.arguments()
+    if "in_channels" in params and "in_channels" not in args:
+        args["in_channels"] = shape[0]
+    if "input_size" in params and "input_size" not in args and len(shape) == 3:
+        args["input_size"] = shape[1] if shape[1] == shape[2] else [shape[1], shape[2]]
+    model = create(a.model, **args)
+    summarize(model, shape, batch=a.batch, name=a.model).render(print)
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .zoo import list_models, model_info
+
+    names = list_models(a.pattern)
+    if not names:
+        raise UserError(f"no model matches {a.pattern!r}; `{PROG} models` lists them all")
+    table = Table()
+    for col in ("model", "input", "params", "description"):
+        table.add_column(col, justify="right" if col == "params" else "left")
+    for n in names:
+        i = model_info(n)
+        table.add_row(n, "x".join(map(str, i.input_shape)),
+                      f"{i.num_params:,}" if i.num_params else "-", i.description)
+    Console(width=max(100, Console().width)).print(table)
+    return 0
+
+
+def cmd_datasets(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .data import list_datasets
+
+    table = Table()
+    for col in ("data set", "classes", "input", "splits", "description"):
+        table.add_column(col)
+    for d in list_datasets():
+        table.add_row(d.name, str(d.classes), "x".join(map(str, d.input_shape)), d.splits,
+                      f"{d.description}\n{d.license}; {d.citation}")
+    Console(width=max(100, Console().width)).print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import AugmentConfig
+    from .train import TrainConfig
+
+    p = argparse.ArgumentParser(prog=PROG, description="Build, inspect, train and compare the "
+                                "classic convolutional and recurrent networks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (default: lenet on the bundled digits)",
+                       description="Train a model. With no options: lenet on scikit-learn's digits.")
+    t.add_argument("--model", help="registry name (default: lenet); see `classicnets models`")
+    t.add_argument("--data", help="data set name (default: digits); see `classicnets datasets`")
+    t.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    t.add_argument("--out", help="run directory (default: RUNS_DIR/<time>-<model>-<data>)")
+    t.add_argument("--runs-dir", default="runs", help="where new run directories go (default: runs)")
+    t.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")
+    t.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
+                   help="bar on a terminal, plain epoch lines in logs (default: auto)")
+    t.add_argument("-q", "--quiet", action="store_true", help="print only the test result")
+    add_dataclass_options(t, TrainConfig, "training")
+    add_dataclass_options(t, AugmentConfig, "augmentation (applied to training batches only)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a run")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--split", choices=("test", "val", "train"), default="test")
+    e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays with a run's model")
+    pr.add_argument("run", help="run directory")
+    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("-k", "--top-k", type=int, default=3, help="classes to show per input (default: 3)")
+    pr.add_argument("--invert", action="store_true",
+                    help="invert image intensities (dark ink on light paper, for models trained on "
+                         "light-on-dark data such as digits and MNIST)")
+    pr.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("summary", help="layer table, parameters, multiply-adds, activation memory")
+    s.add_argument("model")
+    s.add_argument("--input", help="input size CxHxW (default: the model's own)")
+    s.add_argument("--batch", type=int, default=1, help="batch size for the memory totals (default: 1)")
+    s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    s.set_defaults(func=cmd_summary)
+
+    m = sub.add_parser("models", help="list registered models")
+    m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*'")
+    m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("datasets", help="list data sets")
+    d.set_defaults(func=cmd_datasets)
+    return p
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exits with `run_cli`'s status."""
+    sys.exit(run_cli(argv))
+
+
+if __name__ == "__main__":
+    main()

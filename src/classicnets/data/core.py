@@ -1,0 +1,162 @@
+"""Image data held as uint8 tensors, normalised and batched on the training device.
+
+A data set is loaded once; batches are gathered by index from tensors already on the device and
+converted to float there, so no per-example Python runs in the training loop (airbench's
+`CifarLoader` pattern).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+
+
+@dataclass
+class Split:
+    """One split of a data set: images and integer labels."""
+
+    x: torch.Tensor  # (N, C, H, W) uint8 in [0, max_value], or float already scaled
+    y: torch.Tensor  # (N,) int64 class indices
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 4:
+            raise UserError(f"images must be (N, C, H, W); got shape {tuple(self.x.shape)}")
+        if len(self.x) != len(self.y):
+            raise UserError(f"{len(self.x)} images but {len(self.y)} labels")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: torch.Tensor | np.ndarray) -> Split:
+        index = torch.as_tensor(index, device=self.x.device)
+        return Split(self.x[index], self.y[index])
+
+
+@dataclass
+class Normalization:
+    """x -> (x / max_value - mean) / std, per channel; fitted on the training split only."""
+
+    max_value: float                   # raw value of a full-intensity pixel (255 for 8-bit images)
+    mean: list[float]                  # per channel, in [0, 1] units
+    std: list[float]                   # per channel, in [0, 1] units
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, max_value: float) -> Normalization:
+        xf = x.double() / max_value
+        mean = xf.mean(dim=(0, 2, 3))
+        std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        return cls(float(max_value), mean.tolist(), std.tolist())
+
+    @classmethod
+    def identity(cls, channels: int) -> Normalization:
+        return cls(1.0, [0.0] * channels, [1.0] * channels)
+
+    def to_dict(self) -> dict:
+        return {"max_value": self.max_value, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalization:
+        return cls(float(d["max_value"]), [float(v) for v in d["mean"]], [float(v) for v in d["std"]])
+
+    def affine(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift), each (1, C, 1, 1), so that normalised = x * scale + shift."""
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        scale = 1.0 / (std * self.max_value)
+        return scale, -mean / std
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.affine(x.device)
+        return torch.addcmul(shift, x.float(), scale)
+
+
+@dataclass
+class ImageDataset:
+    """A classification data set: named classes and train / validation / test splits."""
+
+    name: str
+    classes: list[str]
+    train: Split
+    val: Split | None = None
+    test: Split | None = None
+    max_value: float = 255.0           # raw value of a full-intensity pixel
+    description: str = ""
+    citation: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])  # (C, H, W)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def normalization(self) -> Normalization:
+        return Normalization.fit(self.train.x, self.max_value)
+
+    def split(self, name: str) -> Split:
+        s = getattr(self, name, None) if name in ("train", "val", "test") else None
+        if s is None:
+            have = [n for n in ("train", "val", "test") if getattr(self, n) is not None]
+            raise UserError(f"data set {self.name!r} has no {name!r} split; it has {', '.join(have)}")
+        return s
+
+
+def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out) with `fraction` of each class held out, reproducibly for `seed`."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < fraction < 1.0:
+        raise UserError(f"a validation split must be between 0 and 1 (exclusive); got {fraction}")
+    idx = np.arange(len(y))
+    labels = y.cpu().numpy()
+    try:
+        keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as e:
+        raise UserError(f"cannot hold out {fraction:.0%} of {len(y)} examples by class: {e}") from None
+    return np.sort(keep), np.sort(held)
+
+
+class BatchLoader:
+    """Yields (normalised images, labels) batches from tensors held on `device`.
+
+    Shuffling and augmentation draw from `generator`, a generator on `device`, so a run is
+    reproducible and its data order can be checkpointed and resumed.
+    """
+
+    def __init__(self, split: Split, batch_size: int, *, device: torch.device,
+                 normalization: Normalization, shuffle: bool = False,
+                 generator: torch.Generator | None = None,
+                 augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None):
+        if batch_size < 1:
+            raise UserError(f"batch size must be at least 1; got {batch_size}")
+        self.x = split.x.to(device)
+        self.y = split.y.to(device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.augment = augment
+        self.scale, self.shift = normalization.affine(device)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, bs = len(self.y), self.batch_size
+        order = (torch.randperm(n, generator=self.generator, device=self.y.device)
+                 if self.shuffle else None)
+        for start in range(0, n, bs):
+            if order is None:
+                xb, yb = self.x[start:start + bs], self.y[start:start + bs]
+            else:
+                idx = order[start:start + bs]
+                xb, yb = self.x[idx], self.y[idx]
+            if self.augment is not None:
+                xb = self.augment(xb, self.generator)
+            yield torch.addcmul(self.shift, xb.float(), self.scale), yb  # (batch, C, H, W) float32

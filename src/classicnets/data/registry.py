@@ -1,0 +1,53 @@
+"""Data set registry: name -> loader, with what `classicnets datasets` shows."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import unknown_name
+from .core import ImageDataset
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    loader: Callable[..., ImageDataset]
+    description: str
+    classes: int
+    input_shape: tuple[int, ...]       # (C, H, W)
+    splits: str                        # e.g. "train 1,257 / val 180 / test 360"
+    license: str
+    citation: str
+    needs_download: bool = False
+
+
+_DATASETS: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    if info.name in _DATASETS:
+        raise ValueError(f"data set {info.name!r} is registered twice")
+    _DATASETS[info.name] = info
+    return info
+
+
+def _ensure_loaded() -> None:
+    from . import digits  # noqa: F401
+
+
+def list_datasets() -> list[DatasetInfo]:
+    _ensure_loaded()
+    return [_DATASETS[k] for k in sorted(_DATASETS)]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    _ensure_loaded()
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise unknown_name("data set", name, _DATASETS) from None
+
+
+def load_dataset(name: str, **kwargs) -> ImageDataset:
+    """Load a registered data set by name, e.g. `load_dataset("digits")`."""
+    return dataset_info(name).loader(**kwargs)

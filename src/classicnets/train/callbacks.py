@@ -1,0 +1,142 @@
+"""Callbacks: what happens beside the training loop (stopping, keeping the best, checkpointing, logging).
+
+A callback overrides the hooks it needs. `on_batch_end` is called only for callbacks that override
+it, so the loop pays nothing per step for the others. Stateful callbacks return JSON-able (or tensor)
+state from `state_dict`, saved in the checkpoint so a resumed run continues exactly.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..fileio import write_text
+
+if TYPE_CHECKING:
+    from .engine import Trainer
+
+
+class Callback:
+    order = 0  # callbacks run in ascending order; Checkpoint runs last so it saves the others' state
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer: Trainer, step: int, meter: Meter) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
+    def close(self) -> None: ...  # always called last, also when training fails or is interrupted
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Meter:
+    """Running sums of the current epoch, kept on the device; `values()` syncs, so call it sparingly."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.step = 0
+        self.loss_sum: torch.Tensor | None = None
+        self.correct: torch.Tensor | None = None
+        self.seen = 0
+
+    def values(self) -> dict[str, float]:
+        if not self.seen:
+            return {}
+        return {"loss": self.loss_sum.item() / self.seen, "acc": self.correct.item() / self.seen}
+
+
+def _improved(monitor: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
+    if best is None:
+        return not math.isnan(value)
+    return value > best + min_delta if monitor.endswith("acc") else value < best - min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved for `patience` epochs (Keras's EarlyStopping)."""
+
+    def __init__(self, patience: int, monitor: str = "val_loss", min_delta: float = 0.0):
+        self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
+        self.best: float | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = logs[self.monitor]
+        if _improved(self.monitor, value, self.best, self.min_delta):
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            trainer.stop_training = True
+
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state):
+        self.best, self.wait, self.stopped_epoch = state["best"], state["wait"], state["stopped_epoch"]
+
+
+class KeepBest(Callback):
+    """Remember the weights of the best epoch by `monitor`; restore them when training ends."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = logs[self.monitor]
+        if _improved(self.monitor, value, self.best):
+            self.best, self.best_epoch = value, epoch
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
+
+    def on_train_end(self, trainer):
+        if self.weights is not None:
+            trainer.model.load_state_dict(self.weights)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "weights": self.weights}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.weights = state["best"], state["best_epoch"], state["weights"]
+
+
+class Checkpoint(Callback):
+    """Save the whole training state (model, optimizer, schedule, RNGs, callbacks) after every epoch."""
+
+    order = 100
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        trainer.save_checkpoint(self.path)
+
+
+class CSVLogger(Callback):
+    """Rewrite `metrics.csv` (a row per epoch) atomically after every epoch."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        write_text(self.path, history_csv(trainer.history))
+
+
+def history_csv(history) -> str:
+    buf = io.StringIO()
+    keys = list(history.history)
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["epoch", *keys])
+    for i, e in enumerate(history.epoch):
+        w.writerow([e + 1, *(repr(history.history[k][i]) for k in keys)])
+    return buf.getvalue()

@@ -1,0 +1,41 @@
+"""Optimizers and learning-rate schedules from a `TrainConfig`. Every schedule steps once per batch."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .config import TrainConfig
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.lr <= 0:
+        raise UserError(f"the learning rate must be positive; got {cfg.lr}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    if cfg.nesterov:
+        raise UserError(f"--nesterov applies to SGD only, not {cfg.optimizer}")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
+    raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw, sgd or rmsprop")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "constant":
+        return None
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.step_epochs * steps_per_epoch),
+                                               gamma=cfg.gamma)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, total))
+    raise UserError(f"unknown schedule {cfg.schedule!r}; choose constant, step, cosine or onecycle")

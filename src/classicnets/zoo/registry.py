@@ -1,0 +1,83 @@
+"""Model registry: name -> builder, with the metadata the docs and tests read.
+
+Builders are registered with `@register_model(...)`; `create(name, **kwargs)` builds one, dropping
+`None` options (as the CLI passes them) so that the builder's own defaults stand.
+"""
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import UserError, unknown_name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str                         # module of the zoo it lives in: "lenet", "vgg", ...
+    description: str                    # one line, shown by `classicnets models`
+    paper: str                          # citation of the architecture's source
+    year: int
+    input_shape: tuple[int, ...]        # default (C, H, W) the paper or course uses
+    num_params: int | None = None       # reference parameter count (Keras convention), if any
+    params_source: str | None = None    # where `num_params` comes from
+
+    def arguments(self) -> dict[str, inspect.Parameter]:
+        return dict(inspect.signature(self.builder).parameters)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(*, description: str, paper: str, year: int, input_shape: tuple[int, ...],
+                   num_params: int | None = None, params_source: str | None = None):
+    """Decorator registering a builder under its function name; refuses duplicates."""
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        family = fn.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[name] = ModelInfo(name, fn, family, description, paper, year, tuple(input_shape),
+                                    num_params, params_source)
+        return fn
+    return wrap
+
+
+def _ensure_loaded() -> None:
+    from . import lenet  # noqa: F401  (importing a family module registers its models)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style pattern, sorted."""
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise unknown_name("model", name, _REGISTRY) from None
+
+
+def create(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model `name`; `None`-valued kwargs are dropped."""
+    info = model_info(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    params = info.arguments()
+    has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for key in kwargs:
+        if key not in params and not has_var_kw:
+            valid = ", ".join(k for k, p in params.items() if p.kind is not p.VAR_KEYWORD)
+            raise UserError(f"model {name!r} has no option {key!r}; its options are: {valid}.")
+    try:
+        return info.builder(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"cannot build {name!r} with {kwargs}: {e}") from None

@@ -228,7 +228,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     k = max(1, min(a.top_k, len(card.classes)))
     top_p, top_i = probs.topk(k, dim=1)
     table = Table()
-    table.add_column("input")
+    table.add_column("input", overflow="fold")
     table.add_column("class")
     table.add_column(f"top {k}" if k > 1 else "probability")
     for name, ps, idx in zip(names, top_p.tolist(), top_i.tolist()):

@@ -39,11 +39,15 @@ class LeNet(nn.Module):
             nn.MaxPool2d(2),
         )
         h, w = input_size
-        for _ in range(2):  # conv then 2x2 pool, twice
+        # each stage: conv (k, padding p) then 2x2 pooling; a stage needs at least k - 2p + 1 pixels
+        need = kernel_size - 2 * padding + 1
+        smallest = 2 * need + need - 2
+        if min(h, w) < smallest:
+            raise ValueError(f"input size {tuple(input_size)} is too small for this LeNet: it needs at "
+                             f"least {smallest}x{smallest} (two {kernel_size}x{kernel_size} "
+                             f"convolutions, each followed by 2x2 pooling)")
+        for _ in range(2):
             h, w = (h + 2 * padding - kernel_size + 1) // 2, (w + 2 * padding - kernel_size + 1) // 2
-        if h < 1 or w < 1:
-            raise ValueError(f"input size {tuple(input_size)} is too small: after conv-pool-conv-pool "
-                             f"the feature maps would be {h}x{w}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = c2 * h * w
         for units in hidden:
@@ -58,19 +62,23 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))  # (batch, num_classes) logits
 
 
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 @register_model(description="LeNet-5 (1998): 6 and 16 5x5 convolutions, 120-84 dense, on 32x32",
                 paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
                 year=1998, input_shape=(1, 32, 32), num_params=61_706,
                 params_source="LeNet-5 with full C3 connections: 156+2,416+48,120+10,164+850")
-def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32) -> LeNet:
-    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=(input_size, input_size))
+def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 32) -> LeNet:
+    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=_hw(input_size))
 
 
 @register_model(description="LeNet-style ConvNet with 3x3 same convolutions (32, 64), dense 128, "
                             "dropout 0.25; the default model, sized for 8x8 digits",
                 paper="after LeCun et al. 1998", year=1998, input_shape=(1, 8, 8), num_params=53_002,
                 params_source="320 + 18,496 + 32,896 + 1,290, for 1x8x8 input")
-def lenet(num_classes: int = 10, in_channels: int = 1, input_size: int = 8,
+def lenet(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 8,
           width: int = 32, hidden: int = 128, dropout: float = 0.25) -> LeNet:
-    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=(input_size, input_size),
+    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=_hw(input_size),
                  channels=(width, 2 * width), kernel_size=3, padding=1, hidden=(hidden,), dropout=dropout)

@@ -1,0 +1,189 @@
+"""The command line, end to end, in-process (one subprocess test checks the real entry point)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from classicnets.runs import load_model
+from classicnets.train import Checkpoint
+
+RUN_FILES = {"config.json", "metrics.csv", "curves.png", "checkpoint.safetensors", "model.safetensors",
+             "model.json", "results.json"}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`classicnets train` with no options (the README's main job), run once for several tests."""
+    from classicnets.cli import run_cli
+    out = tmp_path_factory.mktemp("runs") / "default"
+    assert run_cli(["train", "--out", str(out), "--progress", "plain"]) == 0
+    return out
+
+
+def test_default_run_reaches_98_percent_on_digits(default_run):
+    results = json.loads((default_run / "results.json").read_text())
+    assert results["test_acc"] >= 0.98 and results["epochs"] == 30
+
+
+def test_run_directory_contents(default_run):
+    assert RUN_FILES <= {p.name for p in default_run.iterdir()}
+    assert not [p for p in default_run.iterdir() if p.name.startswith(".")]  # no temp files left
+    cfg = json.loads((default_run / "config.json").read_text())
+    assert cfg["model"] == "lenet" and cfg["data"] == "digits"
+    assert cfg["train"]["seed"] == 0 and cfg["train"]["epochs"] == 30 and cfg["augment"]["translate"] == 1
+    assert cfg["environment"]["torch"] == torch.__version__ and cfg["device"] == "cpu"
+    rows = (default_run / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "epoch,loss,acc,val_loss,val_acc,lr" and len(rows) == 31
+    assert (default_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(default_run / "curves.png") as img:
+        assert img.size[0] > 500
+    card = json.loads((default_run / "model.json").read_text())
+    assert card["name"] == "lenet" and card["input_shape"] == [1, 8, 8] and len(card["classes"]) == 10
+
+
+def test_model_rebuilt_from_run_gives_the_recorded_accuracy(default_run, digits):
+    from classicnets.train import evaluate
+    model, card = load_model(default_run)
+    acc = evaluate(model, digits, normalization=card.norm)["acc"]
+    assert acc == json.loads((default_run / "results.json").read_text())["test_acc"]
+
+
+def test_plain_progress_prints_keras_epoch_lines(cli, tmp_path):
+    code, out, _ = cli("train", "--epochs", 2, "--out", tmp_path / "r", "--progress", "plain")
+    assert code == 0
+    assert "Train on 1,257 samples, validate on 180 samples" in out
+    assert "Epoch 2/2 - " in out and " - loss: " in out and " - val_acc: " in out and "Test: loss" in out
+    code, out, _ = cli("train", "--epochs", 1, "--out", tmp_path / "q", "--quiet")
+    assert code == 0 and out.splitlines()[0].startswith("Test: loss")
+
+
+def test_same_seed_same_metrics_through_the_cli(cli, tmp_path):
+    for name in ("a", "b"):
+        assert cli("train", "--epochs", 3, "--seed", 7, "--out", tmp_path / name, "-q")[0] == 0
+    assert (tmp_path / "a/metrics.csv").read_text() == (tmp_path / "b/metrics.csv").read_text()
+
+
+def test_resume_after_interruption_matches_the_uninterrupted_run(cli, tmp_path, monkeypatch):
+    args = ("train", "--epochs", 4, "--seed", 5, "-q")
+    assert cli(*args, "--out", tmp_path / "full")[0] == 0
+
+    real = Checkpoint.on_epoch_end
+
+    def interrupt_after_second_epoch(self, trainer, epoch, logs):
+        real(self, trainer, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", interrupt_after_second_epoch)
+    code, _, err = cli(*args, "--out", tmp_path / "cut")
+    assert code == 130 and f"--resume {tmp_path / 'cut'}" in err
+    assert len((tmp_path / "cut/metrics.csv").read_text().splitlines()) == 3
+    assert not (tmp_path / "cut/model.safetensors").exists()
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", real)
+
+    assert cli("train", "--resume", tmp_path / "cut", "-q")[0] == 0
+    for f in ("metrics.csv", "results.json"):
+        assert (tmp_path / "cut" / f).read_text() == (tmp_path / "full" / f).read_text()
+    assert (tmp_path / "cut/model.safetensors").read_bytes() == (tmp_path / "full/model.safetensors").read_bytes()
+
+
+def test_evaluate_prints_accuracy_and_confusion_matrix(cli, default_run):
+    code, out, _ = cli("evaluate", default_run)
+    assert code == 0 and "test: loss" in out and "(360 samples)" in out and "true \\ pred" in out
+    assert (default_run / "confusion-test.png").stat().st_size > 1000
+    res = json.loads((default_run / "results.json").read_text())
+    cm = np.array(res["test_confusion"])
+    assert cm.sum() == 360 and np.trace(cm) / 360 == pytest.approx(res["test_acc"])
+
+
+def test_predict_on_png_images_of_test_digits(cli, default_run, digits, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # short relative names keep one table row per line
+    files, labels = [], []
+    for i in range(10):
+        a = (digits.test.x[i, 0].numpy().astype(np.int32) * 255 // 16).astype(np.uint8)
+        path = f"digit{i}.png"
+        Image.fromarray(a).resize((32, 32), Image.Resampling.NEAREST).save(path)  # as a user's file
+        files.append(path)
+        labels.append(str(int(digits.test.y[i])))
+    code, out, _ = cli("predict", default_run, *files, "--top-k", 2)
+    assert code == 0
+    predicted = [line.split("│")[2].strip() for line in out.splitlines() if "digit" in line]
+    assert len(predicted) == 10 and sum(p == t for p, t in zip(predicted, labels)) >= 9
+
+
+def test_predict_on_npy_array_batch(cli, default_run, digits, tmp_path):
+    np.save(tmp_path / "batch.npy", digits.test.x[:4].numpy())
+    code, out, _ = cli("predict", default_run, tmp_path / "batch.npy", "-k", 1)
+    assert code == 0 and "batch.npy[3]" in out
+
+
+def test_summary_models_and_datasets_listings(cli):
+    code, out, _ = cli("summary", "lenet", "--input", "1x8x8")
+    assert code == 0 and "Total params: 53,002" in out and "Multiply-adds" in out
+    code, out, _ = cli("summary", "lenet", "--input", "3x28x28", "--batch", 8)
+    assert code == 0 and "(8, 32, 28, 28)" in out and "per batch of 8" in out
+    code, out, _ = cli("models")
+    assert code == 0 and "lenet5" in out and "61,706" in out
+    code, out, _ = cli("datasets")
+    assert code == 0 and "digits" in out and "1,257" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (("train", "--model", "lenett"), "unknown model 'lenett'; did you mean 'lenet'"),
+    (("train", "--data", "digit"), "unknown data set 'digit'; did you mean 'digits'"),
+    (("train", "--arg", "depth=3"), "model 'lenet' has no option 'depth'"),
+    (("train", "--model", "lenet5", "--epochs", "1"), "is too small for this LeNet: it needs at least 16x16"),
+    (("train", "--device", "cuda"), "no CUDA GPU is available"),
+    (("train", "--device", "tpu"), "unknown device 'tpu'"),
+    (("summary", "lenet", "--input", "3x8x8", "--arg", "in_channels=1"),
+     "layer 'features.0' (Conv2d) received (1, 3, 8, 8)"),
+    (("summary", "lenet", "--input", "1x4x4", "--arg", "input_size=8"),
+     "layer 'classifier.1' (Linear) received (1, 64)"),
+    (("summary", "lenet", "--input", "8by8"), "cannot read input size '8by8'"),
+    (("evaluate", "no/such/run"), "run directory no/such/run does not exist"),
+    (("train", "--resume", "no/such/run"), "no/such/run/config.json does not exist"),
+])
+def test_user_errors_are_one_sentence_with_status_2(cli, args, message):
+    code, out, err = cli(*args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert err.startswith("classicnets: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_damaged_files_in_a_run_are_named(cli, default_run, tmp_path):
+    import shutil
+    run = tmp_path / "copy"
+    shutil.copytree(default_run, run)
+    (run / "checkpoint.safetensors").write_bytes(b"garbage")
+    code, _, err = cli("train", "--resume", run)
+    assert code == 2 and f"checkpoint {run / 'checkpoint.safetensors'} is damaged" in err
+    (run / "model.safetensors").write_bytes(b"garbage")
+    code, _, err = cli("predict", run, tmp_path / "x.png")
+    assert code == 2 and "model.safetensors is damaged" in err
+    (tmp_path / "x.png").write_bytes(b"not a png")
+    shutil.copy(default_run / "model.safetensors", run / "model.safetensors")
+    code, _, err = cli("predict", run, tmp_path / "x.png")
+    assert code == 2 and f"cannot read image {tmp_path / 'x.png'}" in err
+
+
+def test_existing_run_directory_is_not_overwritten(cli, default_run):
+    before = (default_run / "metrics.csv").read_text()
+    code, _, err = cli("train", "--out", default_run)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert (default_run / "metrics.csv").read_text() == before
+
+
+def test_resume_refuses_changed_settings(cli, default_run):
+    code, _, err = cli("train", "--resume", default_run, "--lr", "0.1")
+    assert code == 2 and "only --epochs may change" in err
+    code, _, err = cli("train", "--resume", default_run, "--epochs", "40")
+    assert code == 2 and "onecycle schedule is fixed to 30 epochs" in err
+
+
+def test_console_entry_point_exits_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "classicnets.cli", "summary", "nosuchnet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown model 'nosuchnet'" in proc.stderr
+    assert "Traceback" not in proc.stderr

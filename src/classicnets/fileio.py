@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -44,3 +45,34 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class BackgroundWriter:
+    """Atomic writes on a worker thread, one at a time, so a slow disk (fsync) overlaps computation.
+
+    `submit` takes bytes already serialised (a consistent snapshot) and waits for the previous write;
+    `wait` blocks until the last write is on disk and re-raises its error, if any.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, path: str | os.PathLike, data: bytes) -> None:
+        self.wait()
+
+        def work() -> None:
+            try:
+                write_bytes(path, data)
+            except BaseException as e:  # handed to the training thread by wait()
+                self._error = e
+        self._thread = threading.Thread(target=work, name="classicnets-writer")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err

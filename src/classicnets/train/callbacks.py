@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..fileio import write_text
+from ..fileio import BackgroundWriter
+from .checkpoint import serialize_state
 
 if TYPE_CHECKING:
     from .engine import Trainer
@@ -111,25 +112,37 @@ class KeepBest(Callback):
 
 
 class Checkpoint(Callback):
-    """Save the whole training state (model, optimizer, schedule, RNGs, callbacks) after every epoch."""
+    """Save the whole training state (model, optimizer, schedule, RNGs, callbacks) after every epoch.
+
+    The state is serialised on the training thread (a consistent snapshot) and written to disk on a
+    worker thread while the next epoch runs; `close` waits for it, also on Ctrl-C.
+    """
 
     order = 100
 
     def __init__(self, path: str | os.PathLike):
         self.path = path
+        self.writer = BackgroundWriter()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        trainer.save_checkpoint(self.path)
+        self.writer.submit(self.path, serialize_state(trainer.state()))
+
+    def close(self):
+        self.writer.wait()
 
 
 class CSVLogger(Callback):
-    """Rewrite `metrics.csv` (a row per epoch) atomically after every epoch."""
+    """Rewrite `metrics.csv` (a row per epoch) atomically after every epoch, on a worker thread."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = path
+        self.writer = BackgroundWriter()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        write_text(self.path, history_csv(trainer.history))
+        self.writer.submit(self.path, history_csv(trainer.history).encode())
+
+    def close(self):
+        self.writer.wait()
 
 
 def history_csv(history) -> str:

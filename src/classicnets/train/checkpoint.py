@@ -62,11 +62,16 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Atomically write nested `state` (tensors and JSON-able values) to a safetensors file."""
+def serialize_state(state: dict[str, Any]) -> bytes:
+    """Nested `state` (tensors and JSON-able values) as the bytes of a safetensors file."""
     tensors: dict[str, torch.Tensor] = {}
     tree = _encode(state, "s", tensors, set())
-    write_bytes(path, st_save(tensors, metadata={"format": FORMAT, "state": json.dumps(tree)}))
+    return st_save(tensors, metadata={"format": FORMAT, "state": json.dumps(tree)})
+
+
+def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Atomically write nested `state` to a safetensors file."""
+    write_bytes(path, serialize_state(state))
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ..data.augment import AugmentConfig, Augmenter
 from ..data.core import BatchLoader, ImageDataset, Normalization, Split, stratified_split
 from ..errors import UserError
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
-from .checkpoint import load_state, save_state
+from .checkpoint import load_state
 from .config import TrainConfig
 from .history import History
 from .optim import make_optimizer, make_scheduler
@@ -109,9 +109,6 @@ class Trainer:
             "history": self.history.to_dict(),
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks if c.state_dict()},
         }
-
-    def save_checkpoint(self, path) -> None:
-        save_state(path, self.state())
 
     def load_checkpoint(self, path) -> None:
         s = load_state(path)

@@ -82,12 +82,16 @@ def test_resume_after_interruption_matches_the_uninterrupted_run(cli, tmp_path, 
     assert code == 130 and f"--resume {tmp_path / 'cut'}" in err
     assert len((tmp_path / "cut/metrics.csv").read_text().splitlines()) == 3
     assert not (tmp_path / "cut/model.safetensors").exists()
+    code, _, err = cli("evaluate", tmp_path / "cut")
+    assert code == 2 and "has not finished" in err and "--resume" in err
     monkeypatch.setattr(Checkpoint, "on_epoch_end", real)
 
     assert cli("train", "--resume", tmp_path / "cut", "-q")[0] == 0
     for f in ("metrics.csv", "results.json"):
         assert (tmp_path / "cut" / f).read_text() == (tmp_path / "full" / f).read_text()
     assert (tmp_path / "cut/model.safetensors").read_bytes() == (tmp_path / "full/model.safetensors").read_bytes()
+    record = json.loads((tmp_path / "cut/config.json").read_text())
+    assert record["train"]["epochs"] == 4 and len(record["resumed"]) == 1 and "command" in record
 
 
 def test_evaluate_prints_accuracy_and_confusion_matrix(cli, default_run):

@@ -25,7 +25,11 @@ PROG = "classicnets"
 # -- dataclass <-> argparse ------------------------------------------------------------------------
 def _field_comments(cls: type) -> dict[str, str]:
     comments: dict[str, str] = {}
-    for line in inspect.getsource(cls).splitlines():
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # no source shipped (frozen or zipped install): help without comments
+        return comments
+    for line in source.splitlines():
         m = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
         if m:
             comments[m.group(1)] = m.group(2).strip()
@@ -149,8 +153,14 @@ def cmd_train(a: argparse.Namespace) -> int:
                             f"another --out")
         resume = None
     normalization = data.normalization()
-    record = {**cfg.to_dict(), "device": str(device), "environment": environment(),
-              "command": " ".join([PROG, *sys.argv[1:]])}
+    command = " ".join([PROG, *sys.argv[1:]])
+    if a.resume:  # keep the original record; note each resumption
+        record = {**rundir.read_json(run / rundir.CONFIG, "run configuration"), **cfg.to_dict()}
+        record.setdefault("resumed", []).append({"command": command, "device": str(device),
+                                                 "environment": environment()})
+    else:
+        record = {**cfg.to_dict(), "device": str(device), "environment": environment(),
+                  "command": command}
     write_json(run / rundir.CONFIG, record)
     rundir.write_card(run, rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape),
                                             data.classes, normalization.to_dict(), cfg.data))

@@ -120,6 +120,9 @@ def load_model(run: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
     card = read_card(run)
+    if not (run / WEIGHTS).exists() and (run / CHECKPOINT).exists():
+        raise UserError(f"run {run} has not finished (no {WEIGHTS} yet); complete it with "
+                        f"`classicnets train --resume {run}`")
     model = card.build()
     load_weights(run / WEIGHTS, model)
     model.eval()

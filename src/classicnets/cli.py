@@ -249,19 +249,30 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_summary(a: argparse.Namespace) -> int:
-    from .inspect import parse_input, summarize
+    import torch
+
+    from .inspect import parse_input, summarize, to_fully_convolutional
     from .zoo import create, model_info
 
     info = model_info(a.model)
     args = parse_model_args(a.arg)
     shape = parse_input(a.input) if a.input else info.input_shape
     params = info.arguments()
+    native = a.fcn or shape  # a converted model is built for its native input, then fed `shape`
+    if a.fcn:
+        native = parse_input(a.fcn)
     if "in_channels" in params and "in_channels" not in args:
         args["in_channels"] = shape[0]
-    if "input_size" in params and "input_size" not in args and len(shape) == 3:
-        args["input_size"] = shape[1] if shape[1] == shape[2] else [shape[1], shape[2]]
-    model = create(a.model, **args)
-    summarize(model, shape, batch=a.batch, name=a.model).render(print)
+    if "input_size" in params and "input_size" not in args and len(native) == 3:
+        args["input_size"] = native[1] if native[1] == native[2] else [native[1], native[2]]
+    with torch.device("meta"):  # shapes only: no memory for weights, no time for initialisation
+        model = create(a.model, **args)
+        if a.fcn:
+            model = to_fully_convolutional(model, native)
+    name = f"{a.model} (fully convolutional)" if a.fcn else a.model
+    s = summarize(model, shape, batch=a.batch, name=name, depth=a.depth, fold_blocks=a.fold_blocks,
+                  strict=a.strict)
+    s.render(print)
     return 0
 
 
@@ -343,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", help="input size CxHxW (default: the model's own)")
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory totals (default: 1)")
     s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    s.add_argument("--depth", type=int, help="fold modules this many levels down into one row each")
+    s.add_argument("--fold-blocks", action="store_true",
+                   help="one row per residual unit, Inception module, dense block, ...")
+    s.add_argument("--strict", action="store_true",
+                   help="fail (status 2) on a layer whose output size (W - F + 2P)/S + 1 drops input")
+    s.add_argument("--fcn", metavar="CxHxW", help="show the fully convolutional conversion of a model "
+                   "trained at this input size, applied to --input (e.g. --fcn 3x224x224 --input 3x384x384)")
     s.set_defaults(func=cmd_summary)
 
     m = sub.add_parser("models", help="list registered models")

@@ -9,6 +9,8 @@ Conventions, stated in the rendered footer:
 - Multiply-adds (MACs) are counted for convolutions (F*F*D_in/groups per output value, the course's
   F*F*D_r * W*H * D_{r+1}) and dense layers (in_features per output value); pooling, activations and
   normalisation are not multiply-adds.
+- Receptive field / stride: how many input pixels one output value sees, and how many input pixels
+  apart neighbouring outputs are (see `inspect.geometry`); "-" after flattening.
 - Activation memory sums the input and each layer's output, except elementwise activations and
   dropout, which run in place (as the course counts ReLU), and reshapes (views); per input example,
   at the given dtype.
@@ -16,13 +18,15 @@ Conventions, stated in the rendered footer:
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..errors import UserError
+from .geometry import check_layer, propagate
 
 IN_PLACE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
             nn.Hardswish, nn.Hardsigmoid, nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout,
@@ -31,13 +35,15 @@ IN_PLACE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, 
 
 @dataclass
 class LayerRow:
-    name: str                       # qualified name in the model ("features.0")
+    name: str                       # qualified name in the model ("features.0"), or a folded block's
     kind: str                       # class name ("Conv2d")
     output_shape: tuple[int, ...]   # with the batch dimension
     params: int                     # trainable + non-trainable (Keras convention)
     trainable: int
     macs: int                       # per example
     activation_bytes: int           # per example, 0 for in-place layers
+    receptive_field: tuple[int, ...] | None = None  # input pixels one output value sees, per axis
+    jump: tuple[int, ...] | None = None             # effective stride: input pixels between neighbours
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Summary:
     macs: int                       # per example
     activation_bytes: int           # per example, input included
     param_bytes: int
+    warnings: list[str] = field(default_factory=list)  # layer geometry the course calls invalid
 
     @property
     def total_params(self) -> int:
@@ -59,21 +66,21 @@ class Summary:
     def batch(self) -> int:
         return self.input_shape[0]
 
-    def render(self, print_fn: Callable[[str], None] = print, width: int = 100) -> None:
+    def render(self, print_fn: Callable[[str], None] = print, width: int = 120) -> None:
         from rich.console import Console
         from rich.table import Table
 
         table = Table(title=f'Model: "{self.model_name}"', title_justify="left")
-        table.add_column("Layer (type)")
-        table.add_column("Output shape")
-        table.add_column("Param #", justify="right")
-        table.add_column("MACs", justify="right")
+        for col, just in (("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
+                          ("MACs", "right"), ("Activations", "right"), ("RF / stride", "right")):
+            table.add_column(col, justify=just)
         for r in self.rows:
             table.add_row(f"{r.name} ({r.kind})", str(tuple(r.output_shape)), f"{r.params:,}",
-                          _si(r.macs) if r.macs else "0")
+                          _si(r.macs) if r.macs else "0", _bytes(r.activation_bytes) if r.activation_bytes else "-",
+                          _rf(r.receptive_field, r.jump))
         buf = io.StringIO()
         Console(file=buf, width=width, force_terminal=False, color_system=None).print(table)
-        lines = buf.getvalue().rstrip("\n").splitlines()
+        lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
         b = self.batch
         lines += [
             f"Total params: {self.total_params:,} ({_bytes(self.param_bytes)})",
@@ -85,6 +92,7 @@ class Summary:
             + (f", {_bytes(self.activation_bytes * b)} per batch of {b}" if b > 1 else "")
             + f" (input and layer outputs, {self.dtype_bytes} bytes each)",
         ]
+        lines += [f"Warning: {w}" for w in self.warnings]
         for line in lines:
             print_fn(line)
 
@@ -151,60 +159,134 @@ def parse_input(text: str | Sequence[int]) -> tuple[int, ...]:
     return dims
 
 
+def _row_modules(model: nn.Module, depth: int | None, fold_blocks: bool) -> dict[str, nn.Module]:
+    """The modules shown as rows: leaves, or folded blocks / modules at `depth` that contain them."""
+    rows: dict[str, nn.Module] = {}
+    for n, m in model.named_modules():
+        if any(n.startswith(r + ".") for r in rows if r):
+            continue  # inside a folded row
+        level = n.count(".") + 1 if n else 0
+        leaf = not list(m.children())
+        if leaf or (fold_blocks and getattr(m, "is_block", False)) or (depth is not None and level == depth):
+            rows[n] = m
+    return rows
+
+
 def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int = 1,
-              dtype: torch.dtype = torch.float32, name: str | None = None) -> Summary:
-    """Run one forward pass on zeros of shape (batch, *input_size) and count per leaf layer."""
+              dtype: torch.dtype = torch.float32, name: str | None = None, depth: int | None = None,
+              fold_blocks: bool = False, strict: bool = False) -> Summary:
+    """Run one forward pass on zeros of shape (batch, *input_size) and count per layer.
+
+    `depth=N` folds every module N levels down into one row; `fold_blocks` shows each residual
+    unit, Inception module, dense block... as one row. `strict` raises `UserError` on layer
+    geometry the course calls invalid (see `inspect.geometry`); otherwise it is a warning.
+    """
     shape = (batch, *parse_input(input_size))
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    row_of: dict[nn.Module, str] = {}
+    row_mods = _row_modules(model, depth, fold_blocks)
+    for rn, rm in row_mods.items():
+        for sub in rm.modules():
+            row_of.setdefault(sub, rn)
+    acc: dict[str, list[int]] = {rn: [0, 0] for rn in row_mods}  # macs, activation bytes in this call
     rows: list[LayerRow] = []
+    warnings: list[str] = []
     current: list[tuple[str, nn.Module, tuple]] = []
+    seen: list[tuple[tuple[int, ...], tuple, tuple]] = []  # (spatial size, rf, jump) of tagged outputs
     elem = torch.empty((), dtype=dtype).element_size()
+    n_spatial = len(shape) - 2
+
+    def geometry_of(t: torch.Tensor):
+        g = getattr(t, "_cn_geometry", None)
+        if g is None and t.ndim == n_spatial + 2:  # made by a functional op (add, cat): widest branch
+            same = [(rf, j) for size, rf, j in seen if size == tuple(t.shape[2:])]
+            g = max(same, key=lambda x: sum(x[0])) if same else None
+        return g
+
+    def tag(t: torch.Tensor, g) -> None:
+        if g is not None:
+            t._cn_geometry = g
+            seen.append((tuple(t.shape[2:]), *g))
 
     def pre_hook(n: str):
         def hook(m, args):
-            shapes = tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))
-            current.append((n, m, shapes))
+            current.append((n, m, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))))
         return hook
 
-    def post_hook(n: str):
+    def leaf_hook(n: str):
         def hook(m, args, out):
             current.pop()
             t = out[0] if isinstance(out, (tuple, list)) else out
+            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
             if not isinstance(t, torch.Tensor):
                 return
-            trainable = sum(p.numel() for p in m.parameters(recurse=False) if p.requires_grad)
-            frozen = sum(p.numel() for p in m.parameters(recurse=False) if not p.requires_grad)
-            buffers = sum(b.numel() for b in m.buffers(recurse=False) if b.is_floating_point())
-            act = 0 if isinstance(m, IN_PLACE) else t[0].numel() * elem if t.ndim else elem
-            rows.append(LayerRow(n, type(m).__name__, tuple(t.shape), trainable + frozen + buffers,
-                                 trainable, layer_macs(m, t), act))
+            if x is not None and x.ndim == n_spatial + 2 and n_spatial:
+                warnings.extend(check_layer(n, m, tuple(x.shape[2:])))
+                g = geometry_of(x)
+                if g is not None:
+                    tag(t, propagate(m, tuple(x.shape[2:]), tuple(t.shape[2:]), *g))
+            a = acc[row_of[m]]
+            a[0] += layer_macs(m, t)
+            a[1] += 0 if isinstance(m, IN_PLACE) else (t[0].numel() if t.ndim else 1) * elem
+            if row_of[m] == n:
+                emit(n, m, t)
         return hook
 
+    def block_hook(n: str):
+        def hook(m, args, out):
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            if isinstance(t, torch.Tensor):
+                if getattr(t, "_cn_geometry", None) is None:
+                    tag(t, geometry_of(t))
+                emit(n, m, t)
+        return hook
+
+    def emit(n: str, m: nn.Module, t: torch.Tensor) -> None:
+        trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in m.parameters() if not p.requires_grad)
+        buffers = sum(b.numel() for b in m.buffers() if b.is_floating_point())
+        macs, act = acc[n]
+        acc[n] = [0, 0]
+        g = getattr(t, "_cn_geometry", None)
+        rows.append(LayerRow(n or type(m).__name__, type(m).__name__, tuple(t.shape), trainable + frozen + buffers,
+                             trainable, macs, act, *(g if g is not None else (None, None))))
+
     handles = []
-    for n, m in leaves:
-        handles.append(m.register_forward_pre_hook(pre_hook(n)))
-        handles.append(m.register_forward_hook(post_hook(n)))
+    for n, m in model.named_modules():
+        if not list(m.children()):
+            handles.append(m.register_forward_pre_hook(pre_hook(n)))
+            handles.append(m.register_forward_hook(leaf_hook(n)))
+        elif n in row_mods:
+            handles.append(m.register_forward_hook(block_hook(n)))
     was_training = model.training
     model.eval()
     device = next(iter(model.parameters()), torch.empty(0)).device
+    x = torch.zeros(shape, dtype=dtype, device=device)
+    tag(x, ((1,) * n_spatial, (1,) * n_spatial) if n_spatial else None)
     try:
         with torch.no_grad():
-            model(torch.zeros(shape, dtype=dtype, device=device))
+            model(x)
     except (RuntimeError, ValueError, IndexError) as e:
         raise _geometry_error(model, shape, current, e) from None
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
+    if strict and warnings:
+        raise UserError(f"invalid architecture for input {shape[1:]}: {warnings[0]}")
     trainable, non_trainable = count_params(model)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
-    input_bytes = 1
-    for d in shape[1:]:
-        input_bytes *= d
+    input_bytes = math.prod(shape[1:]) * elem
     return Summary(name or type(model).__name__, shape, rows, trainable, non_trainable,
-                   sum(r.macs for r in rows), input_bytes * elem + sum(r.activation_bytes for r in rows),
-                   param_bytes)
+                   sum(r.macs for r in rows), input_bytes + sum(r.activation_bytes for r in rows),
+                   param_bytes, warnings)
+
+
+def _rf(rf: tuple[int, ...] | None, jump: tuple[int, ...] | None) -> str:
+    if rf is None or jump is None:
+        return "-"
+    show = lambda v: str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))  # noqa: E731
+    return f"{show(rf)} / {show(jump)}"
 
 
 def _geometry_error(model: nn.Module, shape: tuple, current: list, err: Exception) -> UserError:

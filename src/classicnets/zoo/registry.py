@@ -25,8 +25,12 @@ class ModelInfo:
     paper: str                          # citation of the architecture's source
     year: int
     input_shape: tuple[int, ...]        # default (C, H, W) the paper or course uses
-    num_params: int | None = None       # reference parameter count (Keras convention), if any
-    params_source: str | None = None    # where `num_params` comes from
+    num_params: int | None = None       # reference total parameters (Keras convention: BN statistics included)
+    trainable_params: int | None = None  # reference trainable parameters (torchvision's counts are these)
+    non_trainable_params: int | None = None  # reference non-trainable parameters (BN moving mean/variance)
+    approx_params: str | None = None    # a paper's rounded figure, e.g. "0.27M": checked to its last digit
+    approx_macs: str | None = None      # a paper's rounded multiply-adds at `input_shape`, e.g. "569M"
+    params_source: str | None = None    # where the reference figures come from
 
     def arguments(self) -> dict[str, inspect.Parameter]:
         return dict(inspect.signature(self.builder).parameters)
@@ -36,7 +40,9 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(*, description: str, paper: str, year: int, input_shape: tuple[int, ...],
-                   num_params: int | None = None, params_source: str | None = None):
+                   num_params: int | None = None, trainable_params: int | None = None,
+                   non_trainable_params: int | None = None, approx_params: str | None = None,
+                   approx_macs: str | None = None, params_source: str | None = None):
     """Decorator registering a builder under its function name; refuses duplicates."""
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
@@ -44,13 +50,19 @@ def register_model(*, description: str, paper: str, year: int, input_shape: tupl
             raise ValueError(f"model {name!r} is registered twice")
         family = fn.__module__.rsplit(".", 1)[-1]
         _REGISTRY[name] = ModelInfo(name, fn, family, description, paper, year, tuple(input_shape),
-                                    num_params, params_source)
+                                    num_params, trainable_params, non_trainable_params, approx_params,
+                                    approx_macs, params_source)
         return fn
     return wrap
 
 
+FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet")
+
+
 def _ensure_loaded() -> None:
-    from . import lenet  # noqa: F401  (importing a family module registers its models)
+    import importlib
+    for family in FAMILIES:  # importing a family module registers its models
+        importlib.import_module(f"{__package__}.{family}")
 
 
 def list_models(pattern: str = "*") -> list[str]:

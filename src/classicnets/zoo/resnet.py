@@ -1,0 +1,107 @@
+"""ResNet: He, Zhang, Ren & Sun (2015), "Deep residual learning for image recognition", CVPR 2016.
+
+ImageNet models, table 1: a 7x7/2 stem and max pooling, then stages conv2_x..conv5_x of basic
+(18, 34) or bottleneck (50, 101, 152) units with 1x1 projection shortcuts when the shape changes
+(option B), global average pooling and a dense layer; counts as torchvision's references.
+
+CIFAR-10 models, section 4.2: a 3x3 stem with 16 filters, three stages of n basic units with 16, 32
+and 64 filters on 32x32, 16x16 and 8x8 maps (depth 6n+2: 20, 32, 44, 56, 110), identity shortcuts
+padded with zeros (option A), global average pooling; the paper's 0.27M-1.7M parameters.
+`preact_resnet*`: the same with pre-activation units, He et al. (2016), "Identity mappings in deep
+residual networks", ECCV, figure 4(e).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..blocks import BasicBlock, Bottleneck
+from ..errors import UserError
+from .registry import register_model
+
+IMAGENET = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
+            101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
+TORCHVISION = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
+CIFAR = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
+
+
+class ResNet(nn.Module):
+    """Stem, stages `conv2`.. (one per entry of `widths`), global average pooling, dense layer."""
+
+    def __init__(self, block, depths, widths, *, stem: nn.Module, c_stem: int, num_classes: int,
+                 shortcut: str = "B", preact: bool = False):
+        super().__init__()
+        self.stem = stem
+        c = c_stem
+        for i, (n, w) in enumerate(zip(depths, widths)):
+            units = []
+            for j in range(n):
+                stride = 2 if (j == 0 and i > 0) else 1
+                units.append(block(c, w, stride, shortcut, preact))
+                c = w * block.expansion
+            self.add_module(f"conv{i + 2}", nn.Sequential(*units))
+        self.num_stages = len(depths)
+        self.post = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True)) if preact else nn.Identity()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for i in range(self.num_stages):
+            x = getattr(self, f"conv{i + 2}")(x)
+        return self.head(self.post(x))  # (batch, num_classes)
+
+
+def resnet(depth: int, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
+    """ImageNet ResNet of a depth in table 1."""
+    if depth not in IMAGENET:
+        raise UserError(f"ResNet depth {depth} is not defined; choose one of {sorted(IMAGENET)}")
+    block, depths = IMAGENET[depth]
+    stem = nn.Sequential(nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+    return ResNet(block, depths, (64, 128, 256, 512), stem=stem, c_stem=64, num_classes=num_classes)
+
+
+def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, preact: bool = False) -> ResNet:
+    """CIFAR ResNet of depth 6n+2 (section 4.2)."""
+    if depth < 8 or (depth - 2) % 6:
+        raise UserError(f"a CIFAR ResNet has depth 6n+2 (20, 32, 44, 56, 110, ...); got {depth}")
+    n = (depth - 2) // 6
+    stem: list[nn.Module] = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)]
+    if not preact:
+        stem += [nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
+    return ResNet(BasicBlock, (n, n, n), (16, 32, 64), stem=nn.Sequential(*stem), c_stem=16,
+                  num_classes=num_classes, shortcut="A", preact=preact)
+
+
+def _register_all() -> None:
+    for depth, count in TORCHVISION.items():
+        def build(num_classes: int = 1000, in_channels: int = 3, _d=depth) -> ResNet:
+            return resnet(_d, num_classes, in_channels)
+        kind = "basic" if IMAGENET[depth][0] is BasicBlock else "bottleneck"
+        _named(build, f"resnet{depth}", f"ResNet-{depth} (ImageNet, {kind} units)", (3, 224, 224),
+               trainable_params=count, params_source=f"torchvision.models.resnet{depth}")
+    for depth, approx in CIFAR.items():
+        for pre in (False, True):
+            def build(num_classes: int = 10, in_channels: int = 3, _d=depth, _p=pre) -> ResNet:
+                return cifar_resnet(_d, num_classes, in_channels, preact=_p)
+            name = f"{'preact_' if pre else ''}resnet{depth}"
+            _named(build, name, f"{'pre-activation ' if pre else ''}ResNet-{depth} for CIFAR "
+                   f"(16-32-64 filters, option A shortcuts)", (3, 32, 32),
+                   approx_params=None if pre else approx,
+                   params_source=None if pre else "He et al. 2015, table 6",
+                   paper="He et al. 2016, Identity mappings in deep residual networks" if pre else None,
+                   year=2016 if pre else 2015)
+
+
+def _named(build, name, description, input_shape, paper=None, year=2015, **refs) -> None:
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = __name__
+    register_model(description=description, paper=paper or "He et al. 2015, Deep residual learning",
+                   year=year, input_shape=input_shape, **refs)(build)
+    globals()[name] = build
+
+
+_register_all()

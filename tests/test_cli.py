@@ -191,3 +191,25 @@ def test_console_entry_point_exits_2_without_traceback():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown model 'nosuchnet'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_summary_answers_the_vgg16_exercise_and_converts_to_fully_convolutional(cli):
+    code, out, _ = cli("summary", "vgg16", "--input", "3x224x224")
+    assert code == 0 and "Total params: 138,357,544" in out
+    assert "Forward activations: 58.13 MB per example" in out and "RF / stride" in out
+    code, out, _ = cli("summary", "vgg16", "--fcn", "3x224x224", "--input", "3x384x384")
+    assert code == 0 and "(1, 1000, 6, 6)" in out and "head.0 (Conv2d)" in out
+
+
+def test_summary_folds_blocks_and_depth(cli):
+    code, out, _ = cli("summary", "googlenet", "--fold-blocks")
+    assert code == 0 and "inception4a (InceptionModule)" in out and "branch1" not in out
+    code, out, _ = cli("summary", "resnet50", "--depth", "1")
+    assert code == 0 and "conv3 (Sequential)" in out and "conv3.0" not in out
+
+
+def test_summary_strict_fails_on_invalid_geometry(cli):
+    code, out, err = cli("summary", "lenet5", "--input", "1x33x33", "--strict")
+    assert code == 2 and "invalid architecture" in err and "is not an integer" in err
+    code, out, _ = cli("summary", "lenet5", "--input", "1x33x33", "--arg", "input_size=33")
+    assert code == 0 and "Warning: layer 'features.2' (MaxPool2d)" in out

@@ -1,6 +1,12 @@
-"""Registry-driven model tests: every registered model is built, run and counted."""
+"""Registry-driven model tests: every registered model is built, run, counted and checked.
+
+A new model is tested by being registered: forward and backward on a small input, its geometry at
+its default input (strict), MACs against torch's flop counter, and whichever reference counts it
+declares (exact totals or trainable counts, or a paper's rounded figure).
+"""
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from classicnets.errors import UserError
 from classicnets.inspect import count_params, summarize
@@ -9,26 +15,63 @@ from classicnets.zoo import create, list_models, model_info, register_model
 MODELS = list_models()
 
 
+def small(name):
+    """A small input the model accepts: at most 64x64, with input_size passed where it sizes layers."""
+    info = model_info(name)
+    c, h, w = info.input_shape
+    shape = (c, min(h, 64), min(w, 64))
+    kwargs = {"input_size": shape[1]} if "input_size" in info.arguments() else {}
+    return shape, kwargs
+
+
+def rounded_matches(value: int, figure: str) -> bool:
+    """'0.27M' matches 269,722: the value rounded to the figure's last digit."""
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}[figure[-1]]
+    digits = len(figure[:-1].split(".")[1]) if "." in figure else 0
+    return round(value / scale, digits) == float(figure[:-1])
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_forward_backward_on_default_input(name):
+def test_forward_backward_on_a_small_input(name):
     torch.manual_seed(0)
-    info = model_info(name)
-    model = create(name, num_classes=7)
-    x = torch.randn(2, *info.input_shape)
-    out = model(x)
-    assert out.shape == (2, 7)
-    assert torch.isfinite(out).all()
+    shape, kwargs = small(name)
+    model = create(name, num_classes=7, **kwargs)
+    out = model(torch.randn(2, *shape))
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
     out.sum().backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if model_info(n).num_params])
-def test_parameter_count_matches_reference(name):
+@pytest.mark.parametrize("name", MODELS)
+def test_reference_counts_geometry_and_macs(name):
     info = model_info(name)
-    trainable, non_trainable = count_params(create(name))
-    assert trainable + non_trainable == info.num_params, info.params_source
-    assert summarize(create(name), info.input_shape).total_params == info.num_params
+    with torch.device("meta"):  # shapes only: fast, and no memory for VGG's 138M weights
+        model = create(name)
+        s = summarize(model, info.input_shape, strict=True)  # raises on invalid geometry
+    trainable, non_trainable = count_params(model)
+    assert (s.trainable, s.non_trainable) == (trainable, non_trainable)
+    if info.num_params is not None:
+        assert trainable + non_trainable == info.num_params, info.params_source
+    if info.trainable_params is not None:
+        assert trainable == info.trainable_params, info.params_source
+    if info.non_trainable_params is not None:
+        assert non_trainable == info.non_trainable_params, info.params_source
+    if info.approx_params is not None:
+        assert rounded_matches(trainable, info.approx_params), (trainable, info.approx_params)
+    if info.approx_macs is not None:
+        assert rounded_matches(s.macs, info.approx_macs), (s.macs, info.approx_macs)
+    assert any(v is not None for v in (info.num_params, info.trainable_params, info.approx_params)) \
+        or name in {"zfnet", "highway_conv", "vgg11_bn", "vgg13_bn", "vgg19_bn"} or name.startswith("preact_")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_macs_agree_with_torch_flop_counter(name):
+    shape, kwargs = small(name)
+    with torch.device("meta"):
+        model = create(name, **kwargs).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *shape))
+        assert 2 * summarize(model, shape).macs == counter.get_total_flops()
 
 
 def test_lenet5_layer_counts_match_the_paper_layout():
@@ -36,6 +79,48 @@ def test_lenet5_layer_counts_match_the_paper_layout():
     rows = summarize(create("lenet5"), (1, 32, 32)).rows
     assert [r.params for r in rows if r.params] == [156, 2416, 48120, 10164, 850]
     assert [r.output_shape for r in rows if r.kind == "Conv2d"] == [(1, 6, 28, 28), (1, 16, 10, 10)]
+
+
+def test_mobilenet_base_without_top_matches_the_course_at_any_resolution():
+    with torch.device("meta"):
+        for size in (160, 224):
+            model = create("mobilenet", include_top=False)
+            assert count_params(model) == (3_206_976, 21_888)  # 3,228,864 in all
+            assert summarize(model, (3, size, size)).rows[-1].output_shape == (1, 1024, size // 32, size // 32)
+        assert sum(count_params(create("mobilenet", alpha=0.5, include_top=False))) < 1_000_000
+
+
+def test_zfnet_feature_maps_follow_the_paper():
+    with torch.device("meta"):
+        rows = summarize(create("zfnet"), (3, 224, 224)).rows
+    sizes = [r.output_shape[2] for r in rows if r.kind in ("Conv2d", "MaxPool2d")]
+    assert sizes == [110, 55, 26, 13, 13, 13, 13, 6]
+    assert rows[0].receptive_field == (7, 7) and rows[0].jump == (2, 2)
+
+
+def test_highway_gates_start_by_carrying():
+    model = create("highway", depth=3)
+    gate = model[3].gate
+    assert torch.all(gate.bias == -2.0)
+    x = torch.randn(4, 50)
+    t = torch.sigmoid(gate(x))
+    assert t.mean() < 0.3  # mostly carry at initialisation
+
+
+def test_googlenet_auxiliary_heads_only_in_training():
+    model = create("googlenet", aux_logits=True, num_classes=5)
+    out = model(torch.randn(2, 3, 96, 96))
+    assert isinstance(out, tuple) and [o.shape for o in out] == [(2, 5)] * 3
+    assert model.eval()(torch.randn(1, 3, 96, 96)).shape == (1, 5)
+    assert sum(count_params(create("googlenet", paper=True))) > 6_624_904  # 5x5 kernels, no BN
+
+
+def test_pre_activation_units_have_no_activation_after_the_addition():
+    from classicnets.blocks import BasicBlock
+    unit = create("preact_resnet20").conv2[0]
+    assert isinstance(unit, BasicBlock) and unit.preact
+    x = -torch.ones(1, 16, 8, 8)
+    assert (unit.eval()(x) < 0).any()  # a post-activation unit would end with ReLU
 
 
 def test_registry_refuses_duplicates():
@@ -51,6 +136,17 @@ def test_create_drops_none_and_rejects_unknown_options():
         create("lenet", depth=3)
 
 
+@pytest.mark.parametrize("call,match", [
+    (lambda: __import__("classicnets.zoo.resnet", fromlist=["x"]).resnet(42), r"depth 42 .* \[18, 34, 50, 101, 152\]"),
+    (lambda: __import__("classicnets.zoo.resnet", fromlist=["x"]).cifar_resnet(21), "6n\\+2"),
+    (lambda: create("densenet_bc", depth=99), "6n\\+4"),
+    (lambda: create("vgg16", input_size=16), "at least 32x32"),
+])
+def test_unknown_architecture_options_list_the_valid_ones(call, match):
+    with pytest.raises(UserError, match=match):
+        call()
+
+
 def test_unknown_model_suggests_close_names():
     with pytest.raises(UserError, match="did you mean 'lenet'"):
         create("lenett")
@@ -58,4 +154,5 @@ def test_unknown_model_suggests_close_names():
 
 def test_list_models_filters_by_pattern():
     assert list_models("lenet*") == ["lenet", "lenet5"]
+    assert list_models("vgg1?") == ["vgg11", "vgg13", "vgg16", "vgg19"]
     assert list_models("nothing*") == []

@@ -1,0 +1,10 @@
+from pathlib import Path
+
+from classicnets.zoo.table import markdown
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_models_table_in_docs_is_current():
+    assert (DOCS / "models.md").read_text() == markdown(), \
+        "regenerate with: python -m classicnets.zoo.table > docs/models.md"

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..blocks import DenseBlock, Transition
 from ..errors import UserError
-from .registry import register_model
+from .registry import register_builder, register_model
 
 PAPER = "Huang et al. 2016, Densely connected convolutional networks"
 
@@ -58,12 +58,10 @@ def densenet(depth: int, num_classes: int = 1000, in_channels: int = 3, growth: 
 for _depth, (_blocks, _count) in IMAGENET.items():
     def _build(num_classes: int = 1000, in_channels: int = 3, growth: int = 32, _d=_depth) -> DenseNet:
         return densenet(_d, num_classes, in_channels, growth)
-    _build.__name__ = _build.__qualname__ = f"densenet{_depth}"
-    register_model(description=f"DenseNet-{_depth} (BC, k=32, blocks {_blocks})", paper=PAPER, year=2016,
-                   input_shape=(3, 224, 224), trainable_params=_count,
-                   params_source=f"torchvision.models.densenet{_depth}")(_build)
-    globals()[_build.__name__] = _build
-
+    register_builder(f"densenet{_depth}", _build, globals(),
+                     description=f"DenseNet-{_depth} (BC, k=32, blocks {_blocks})", paper=PAPER, year=2016,
+                     input_shape=(3, 224, 224), trainable_params=_count,
+                     params_source=f"torchvision.models.densenet{_depth}")
 
 @register_model(description="DenseNet-BC for CIFAR: 3 dense blocks of (L-4)/6 bottleneck layers",
                 paper=PAPER, year=2016, input_shape=(3, 32, 32), approx_params="0.8M",

@@ -56,6 +56,15 @@ def register_model(*, description: str, paper: str, year: int, input_shape: tupl
     return wrap
 
 
+def register_builder(name: str, build: Callable[..., nn.Module], module_globals: dict, **meta) -> None:
+    """Register a builder made in a loop (one per table row) under `name`, and export it from its
+    module as if written out (`from classicnets.zoo.vgg import vgg16`)."""
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = module_globals["__name__"]
+    register_model(**meta)(build)
+    module_globals[name] = build
+
+
 FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet")
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..blocks import BasicBlock, Bottleneck
 from ..errors import UserError
-from .registry import register_model
+from .registry import register_builder
 
 IMAGENET = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
             101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
@@ -97,11 +97,8 @@ def _register_all() -> None:
 
 
 def _named(build, name, description, input_shape, paper=None, year=2015, **refs) -> None:
-    build.__name__ = build.__qualname__ = name
-    build.__module__ = __name__
-    register_model(description=description, paper=paper or "He et al. 2015, Deep residual learning",
-                   year=year, input_shape=input_shape, **refs)(build)
-    globals()[name] = build
-
+    register_builder(name, build, globals(), description=description,
+                     paper=paper or "He et al. 2015, Deep residual learning", year=year,
+                     input_shape=input_shape, **refs)
 
 _register_all()

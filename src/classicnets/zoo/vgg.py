@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from .course import ConvHead
-from .registry import register_model
+from .registry import register_builder
 
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -57,13 +57,11 @@ def _register(name: str, config: str, bn: bool, trainable: int | None, non_train
               width: float = 1.0, dropout: float = 0.5) -> VGG:
         return VGG(config, batch_norm=bn, num_classes=num_classes, in_channels=in_channels,
                    input_size=input_size, width=width, dropout=dropout)
-    build.__name__ = build.__qualname__ = name
-    build.__module__ = __name__
-    register_model(description=f"VGG-{depth} (configuration {config}){' with BatchNorm' if bn else ''}",
-                   paper="Simonyan & Zisserman 2014, Very deep convolutional networks", year=2014,
-                   input_shape=(3, 224, 224), trainable_params=trainable, non_trainable_params=non_trainable,
-                   params_source=f"torchvision.models.{name}" if trainable else None)(build)
-    globals()[name] = build
+    register_builder(name, build, globals(),
+                     description=f"VGG-{depth} (configuration {config}){' with BatchNorm' if bn else ''}",
+                     paper="Simonyan & Zisserman 2014, Very deep convolutional networks", year=2014,
+                     input_shape=(3, 224, 224), trainable_params=trainable, non_trainable_params=non_trainable,
+                     params_source=f"torchvision.models.{name}" if trainable else None)
 
 
 for _name, _cfg, _tv in (("vgg11", "A", 132_863_336), ("vgg13", "B", 133_047_848),

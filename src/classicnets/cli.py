@@ -122,7 +122,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise UserError(f"{run} has no checkpoint to resume from; it stopped before finishing an epoch")
         overrides = [f.name for f in dataclasses.fields(TrainConfig) if getattr(a, f.name) is not None
                      and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.translate is not None \
+        if overrides or a.model or a.data or a.arg or a.data_dir or a.translate is not None \
                 or a.horizontal_flip is not None:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
         if a.epochs is not None and a.epochs != cfg.train.epochs:
@@ -132,12 +132,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             cfg.train.epochs = a.epochs
     else:
         base = rundir.RunConfig()
-        cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data,
+        cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
                                model_args=parse_model_args(a.arg),
                                train=dataclass_from_args(TrainConfig, a),
                                augment=dataclass_from_args(AugmentConfig, a, base.augment))
     device = resolve_device(cfg.train.device)
-    data = load_dataset(cfg.data)
+    data = load_dataset(cfg.data, data_dir=cfg.data_dir)
     torch.manual_seed(cfg.train.seed)
     cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data)
     from .zoo import create
@@ -200,7 +200,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .train.engine import evaluate
 
     model, card = rundir.load_model(a.run)
-    data = load_dataset(card.data)
+    data = load_dataset(card.data, data_dir=rundir.read_config(a.run).data_dir)
     out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True)
     n = len(data.split(a.split))
     print(f"{a.split}: loss {out['loss']:.4f} - acc {out['acc']:.4f} ({n:,} samples)")
@@ -325,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", help="registry name (default: lenet); see `classicnets models`")
     t.add_argument("--data", help="data set name (default: digits); see `classicnets datasets`")
     t.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    t.add_argument("--data-dir", help="directory holding the data set's files if you already have them "
+                   "(otherwise they are downloaded into $CLASSICNETS_DATA, default ~/.cache/classicnets)")
     t.add_argument("--out", help="run directory (default: RUNS_DIR/<time>-<model>-<data>)")
     t.add_argument("--runs-dir", default="runs", help="where new run directories go (default: runs)")
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import unknown_name
+from ..errors import UserError, unknown_name
 from .core import ImageDataset
 
 
@@ -32,7 +32,7 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def _ensure_loaded() -> None:
-    from . import digits  # noqa: F401
+    from . import cifar, digits, idx  # noqa: F401  (importing a module registers its data sets)
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -48,6 +48,12 @@ def dataset_info(name: str) -> DatasetInfo:
         raise unknown_name("data set", name, _DATASETS) from None
 
 
-def load_dataset(name: str, **kwargs) -> ImageDataset:
-    """Load a registered data set by name, e.g. `load_dataset("digits")`."""
-    return dataset_info(name).loader(**kwargs)
+def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> ImageDataset:
+    """Load a registered data set by name, e.g. `load_dataset("digits")`; `data_dir` holds files
+    the user already has (data sets that download)."""
+    info = dataset_info(name)
+    if data_dir is not None:
+        if not info.needs_download:
+            raise UserError(f"data set {name!r} is bundled and takes no --data-dir")
+        kwargs["data_dir"] = data_dir
+    return info.loader(**kwargs)

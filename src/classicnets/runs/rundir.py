@@ -40,6 +40,7 @@ class RunConfig:
     model: str = "lenet"                                   # registry name
     model_args: dict[str, Any] = field(default_factory=dict)  # builder keyword arguments
     data: str = "digits"                                   # data set registry name
+    data_dir: str | None = None                            # directory of data files the user already has
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(translate=1))
 
@@ -50,6 +51,7 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         try:
             return cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
+                       data_dir=d.get("data_dir"),
                        train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]))
         except (KeyError, TypeError) as e:
             raise UserError(f"run configuration is incomplete or from another version: {e}") from None

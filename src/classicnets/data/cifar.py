@@ -1,0 +1,74 @@
+"""CIFAR-10 and CIFAR-100 from the binary versions of their archives (no unpickling).
+
+Krizhevsky (2009), "Learning multiple layers of features from tiny images". Each record of a
+CIFAR-10 batch is one label byte then 3,072 bytes: the 32x32 red, green and blue planes; CIFAR-100
+records start with a coarse and a fine label byte. Archives are extracted with member checks.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .core import ImageDataset, Split
+from .download import RemoteFile, data_home, fetch, safe_extract
+from .registry import DatasetInfo, register_dataset
+
+CIFAR10 = RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                     "c32a1d4ab5d03f1284b67883e8d87530")
+CIFAR100 = RemoteFile("cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+                      "03b5dce01913d631647c71ecec9e9cb8")
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def parse_batches(blobs: list[bytes], label_bytes: int, label_index: int, name: str) -> Split:
+    """Records of `label_bytes` label bytes then 3x32x32 pixels -> Split (N, 3, 32, 32) uint8."""
+    record = label_bytes + 3072
+    data = b"".join(blobs)
+    if not data or len(data) % record:
+        raise UserError(f"{name}: {len(data)} bytes is not a whole number of {record}-byte records")
+    rows = np.frombuffer(data, np.uint8).reshape(-1, record)
+    x = torch.from_numpy(rows[:, label_bytes:].reshape(-1, 3, 32, 32).copy())
+    y = torch.from_numpy(rows[:, label_index].astype(np.int64))
+    return Split(x, y)
+
+
+def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test: str, label_bytes: int,
+          label_index: int, classes: list[str], info: DatasetInfo, data_dir, base_url) -> ImageDataset:
+    archive = fetch(remote, dataset, data_dir=data_dir, base_url=base_url)
+    dest = data_home() / dataset / "extracted"
+    members = [f"{folder}/{n}" for n in (*train, test)]
+    if not all((dest / m).exists() for m in members):
+        safe_extract(archive, dest, set(members))
+    missing = [m for m in members if not (dest / m).exists()]
+    if missing:
+        raise UserError(f"archive {archive} lacks {', '.join(missing)}; it is not the {dataset} binary archive")
+    read = lambda names: [(dest / folder / n).read_bytes() for n in names]  # noqa: E731
+    return ImageDataset(dataset, classes,
+                        train=parse_batches(read(train), label_bytes, label_index, dataset),
+                        test=parse_batches(read([test]), label_bytes, label_index, dataset),
+                        max_value=255.0, description=info.description, citation=info.citation)
+
+
+def load_cifar10(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+    return _load("cifar10", CIFAR10, "cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)],
+                 "test_batch.bin", 1, 0, CIFAR10_CLASSES, INFO10, data_dir, base_url)
+
+
+def load_cifar100(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+    return _load("cifar100", CIFAR100, "cifar-100-binary", ["train.bin"], "test.bin", 2, 1,
+                 [str(i) for i in range(100)], INFO100, data_dir, base_url)
+
+
+CITATION = "Krizhevsky 2009, Learning multiple layers of features from tiny images"
+INFO10 = register_dataset(DatasetInfo(
+    name="cifar10", loader=load_cifar10, description="32x32 colour images in 10 classes (binary archive, 162 MB)",
+    classes=10, input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
+    license="free for research (see the dataset page)", citation=CITATION, needs_download=True))
+INFO100 = register_dataset(DatasetInfo(
+    name="cifar100", loader=load_cifar100,
+    description="32x32 colour images in 100 fine classes (binary archive, 161 MB)", classes=100,
+    input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
+    license="free for research (see the dataset page)", citation=CITATION, needs_download=True))

@@ -1,0 +1,114 @@
+"""Downloads with published checksums, a cache, mirrors, user-supplied files and an offline mode.
+
+Where a file comes from, in order:
+1. `data_dir` (the CLI's `--data-dir`): a directory holding files the user already has; checked
+   against the checksum and never deleted.
+2. The cache, `$CLASSICNETS_DATA/<data set>/` (default `~/.cache/classicnets/<data set>/`).
+3. A download with pooch from the published URL, or from `base_url` / `$CLASSICNETS_MIRROR` (a
+   mirror holding the same file names). pooch writes to a temporary file and moves it into place
+   only once the checksum matches, so an interrupted or corrupt download leaves nothing behind.
+   With `$CLASSICNETS_OFFLINE=1` nothing is downloaded.
+A missing file that cannot be downloaded is one message: which file, from where, where to put it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import UserError
+from ..fileio import atomic_open
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str   # file name, also its name in a mirror and in --data-dir
+    url: str    # published address
+    md5: str    # published MD5 checksum
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("CLASSICNETS_DATA") or Path.home() / ".cache" / "classicnets")
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(f: RemoteFile, dataset: str, *, data_dir: str | os.PathLike | None = None,
+          base_url: str | None = None) -> Path:
+    """Path of a verified local copy of `f`, downloading it into the cache if needed."""
+    if data_dir is not None:
+        given = Path(data_dir) / f.name
+        if given.exists():
+            if md5sum(given) != f.md5:
+                raise UserError(f"{given} does not match the published checksum of {f.name} "
+                                f"(md5 {f.md5}); it is damaged or a different version")
+            return given
+    cache = data_home() / dataset
+    path = cache / f.name
+    if path.exists():
+        if md5sum(path) == f.md5:
+            return path
+        path.unlink()  # a damaged cached copy: download it again
+    base_url = base_url or os.environ.get("CLASSICNETS_MIRROR")
+    url = f"{base_url.rstrip('/')}/{f.name}" if base_url else f.url
+    where = f"put it in {cache}" + (f" or in {data_dir}" if data_dir else " or pass --data-dir DIR")
+    if os.environ.get("CLASSICNETS_OFFLINE"):
+        raise UserError(f"{dataset} needs {f.name}, which is not here and CLASSICNETS_OFFLINE is set; "
+                        f"download it from {url} and {where}")
+    import pooch
+    import requests
+
+    try:
+        pooch.retrieve(url, known_hash=f"md5:{f.md5}", fname=f.name, path=cache, progressbar=False)
+    except ValueError as e:  # pooch: checksum mismatch; it has already removed the download
+        if "hash" not in str(e).lower():
+            raise
+        raise UserError(f"the download of {f.name} from {url} does not match its published checksum "
+                        f"(md5 {f.md5}); the bad file was deleted. Try again or use another mirror") from None
+    except (requests.exceptions.RequestException, OSError) as e:
+        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None:
+            reason = f"HTTP {e.response.status_code}"
+        elif isinstance(e, requests.exceptions.ConnectionError):
+            reason = "the server cannot be reached; no network?"
+        else:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
+        raise UserError(f"cannot download {f.name} for {dataset} from {url} ({reason}); "
+                        f"download it yourself and {where}") from None
+    return path
+
+
+def safe_extract(archive: Path, dest: Path, wanted: set[str] | None = None) -> list[Path]:
+    """Extract regular files of a tar archive into `dest`, refusing members that would land outside
+    it (absolute paths, '..') and links or devices; every member is checked before anything is written.
+    `wanted` limits extraction to those member names."""
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                p = PurePosixPath(m.name)
+                if p.is_absolute() or ".." in p.parts or m.name.startswith(("/", "\\")):
+                    raise UserError(f"archive {archive} has a member outside its folder ({m.name!r}); "
+                                    f"refusing to extract it")
+                if not (m.isfile() or m.isdir()):
+                    raise UserError(f"archive {archive} has a link or special file ({m.name!r}); "
+                                    f"refusing to extract it")
+            out = []
+            for m in members:
+                if not m.isfile() or (wanted is not None and m.name not in wanted):
+                    continue
+                target = dest / m.name
+                with tar.extractfile(m) as src, atomic_open(target, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+                out.append(target)
+            return out
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise UserError(f"cannot read archive {archive}: {e}") from None

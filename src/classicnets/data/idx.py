@@ -1,0 +1,94 @@
+"""MNIST and Fashion-MNIST from their IDX files (LeCun et al. 1998; Xiao, Rasul & Vollgraf 2017).
+
+IDX format: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, each
+dimension as a big-endian 32-bit integer, then the values. The files come gzipped.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .core import ImageDataset, Split
+from .download import RemoteFile, fetch
+from .registry import DatasetInfo, register_dataset
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
+    """The array an IDX file holds (gunzipped bytes)."""
+    if len(data) < 4 or data[0] or data[1] or data[2] not in IDX_TYPES:
+        raise UserError(f"{name} is not an IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise UserError(f"{name} is truncated (incomplete header)")
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(IDX_TYPES[data[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise UserError(f"{name} holds {len(data) - header} bytes of values; its header {dims} says {expected}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+
+
+def read_idx_gz(path: Path) -> np.ndarray:
+    try:
+        return parse_idx(gzip.decompress(path.read_bytes()), str(path))
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def _files(base: str, names: tuple[str, ...], md5s: tuple[str, ...]) -> dict[str, RemoteFile]:
+    return {n: RemoteFile(n, base + n, m) for n, m in zip(names, md5s)}
+
+
+NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+MNIST_FILES = _files("https://ossci-datasets.s3.amazonaws.com/mnist/", NAMES,
+                     ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))
+FASHION_FILES = _files("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", NAMES,
+                       ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                        "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot"]
+
+
+def _load(name: str, files: dict[str, RemoteFile], classes: list[str], info: DatasetInfo,
+          data_dir, base_url) -> ImageDataset:
+    arrays = [read_idx_gz(fetch(files[n], name, data_dir=data_dir, base_url=base_url)) for n in NAMES]
+    splits = []
+    for images, labels in (arrays[:2], arrays[2:]):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise UserError(f"{name}: images {images.shape} and labels {labels.shape} do not pair up")
+        splits.append(Split(torch.from_numpy(images.astype(np.uint8)).unsqueeze(1),  # (N, 1, 28, 28)
+                            torch.from_numpy(labels.astype(np.int64))))
+    return ImageDataset(name, classes, train=splits[0], test=splits[1], max_value=255.0,
+                        description=info.description, citation=info.citation)
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+    return _load("mnist", MNIST_FILES, [str(i) for i in range(10)], MNIST, data_dir, base_url)
+
+
+def load_fashion_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+    return _load("fashion-mnist", FASHION_FILES, FASHION_CLASSES, FASHION, data_dir, base_url)
+
+
+MNIST = register_dataset(DatasetInfo(
+    name="mnist", loader=load_mnist, description="handwritten digits, 28x28 grayscale (IDX files, 11 MB)",
+    classes=10, input_shape=(1, 28, 28), splits="train 60,000 / test 10,000",
+    license="CC BY-SA 3.0 (per the torchvision/Keras mirrors)",
+    citation="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    needs_download=True))
+FASHION = register_dataset(DatasetInfo(
+    name="fashion-mnist", loader=load_fashion_mnist,
+    description="Zalando clothing images, 28x28 grayscale (IDX files, 30 MB)", classes=10,
+    input_shape=(1, 28, 28), splits="train 60,000 / test 10,000", license="MIT",
+    citation="Xiao, Rasul & Vollgraf 2017, Fashion-MNIST", needs_download=True))

@@ -43,3 +43,61 @@ def test_augmenter_is_reproducible_for_a_seed():
     b = aug(_dot(), torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert not AugmentConfig().enabled and AugmentConfig(translate=1).enabled
+
+
+def _centre_of_mass(x):
+    x = x.float()[:, 0]
+    h, w = x.shape[1:]
+    ys = torch.arange(h).view(1, h, 1).float()
+    xs = torch.arange(w).view(1, 1, w).float()
+    m = x.sum((1, 2))
+    return (x * ys).sum((1, 2)) / m, (x * xs).sum((1, 2)) / m
+
+
+def test_affine_rotates_and_shifts_a_known_image():
+    from classicnets.data.augment import affine
+    x = torch.zeros(1, 1, 9, 9, dtype=torch.uint8)
+    x[0, 0, 1, 4] = 200                                   # a dot above the centre (4, 4)
+    turn = affine(x, torch.tensor([90.0]), torch.zeros(1), torch.zeros(1))
+    assert turn[0, 0].argmax() == 4 * 9 + 1               # anticlockwise: the dot goes to the left
+    moved = affine(x, torch.zeros(1), torch.tensor([2.0]), torch.tensor([3.0]))
+    assert moved[0, 0].argmax() == 4 * 9 + 6 and moved.dtype == torch.uint8   # 2 right, 3 down
+
+
+def test_shift_and_rotation_ranges_stay_within_keras_bounds():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(256, 1, 20, 20, dtype=torch.uint8)
+    x[:, 0, 9:11, 9:11] = 255
+    out = Augmenter(AugmentConfig(width_shift_range=0.2, height_shift_range=0.1))(x, g)
+    cy, cx = _centre_of_mass(out)
+    assert (cx - 9.5).abs().max() <= 4.01 and (cy - 9.5).abs().max() <= 2.01   # 0.2*20, 0.1*20
+    assert (cx - 9.5).abs().max() > 3 and (cx - 9.5).std() > 1                 # and they do vary
+    bar = torch.zeros(64, 1, 21, 21, dtype=torch.uint8)
+    bar[:, 0, 10, 2:19] = 255                                                  # a horizontal bar
+    rot = Augmenter(AugmentConfig(rotation_range=30))(bar, g).float()[:, 0]
+    ys = torch.arange(21).view(1, 21, 1).float()
+    xs = torch.arange(21).view(1, 1, 21).float()
+    slope = ((rot * (ys - 10) * (xs - 10)).sum((1, 2)) / (rot * (xs - 10) ** 2).sum((1, 2)))
+    angles = torch.rad2deg(torch.atan(slope)).abs()
+    assert angles.max() <= 31 and angles.max() > 20
+
+
+def test_cutout_blanks_one_square_per_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((50, 3, 16, 16), 9, dtype=torch.uint8)
+    out = Augmenter(AugmentConfig(cutout=4))(x, g)
+    zeros = (out == 0).all(1).sum((1, 2))                 # blanked pixels, same in every channel
+    assert zeros.max() == 16 and zeros.min() >= 4 and (zeros < 16).any()  # clipped at the border sometimes
+    assert set(out.unique().tolist()) == {0, 9}
+
+
+def test_augmentation_is_applied_to_training_batches_only(digits):
+    from classicnets.train import TrainConfig
+    from classicnets.train.engine import Trainer
+    from classicnets.zoo import create
+    trainer = Trainer(create("lenet"), digits.train, digits.val, TrainConfig(epochs=1),
+                      digits.normalization(), AugmentConfig(cutout=4), [])
+    assert isinstance(trainer.train_loader.augment, Augmenter) and trainer.val_loader.augment is None
+    xb, _ = next(iter(trainer.train_loader))
+    raw = digits.normalization()(torch.zeros(1, 1, 1, 1, dtype=torch.uint8)).item()
+    assert ((xb == raw).flatten(1).sum(1) >= 4).all()  # every training image has its blank square

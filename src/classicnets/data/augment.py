@@ -15,10 +15,15 @@ import torch.nn.functional as F
 class AugmentConfig:
     translate: int = 0          # pixels: pad with zeros by this much, then crop back at a random offset
     horizontal_flip: bool = False  # mirror left-right with probability 1/2 (Keras: horizontal_flip)
+    width_shift_range: float = 0.0   # fraction of the width: shift by up to this much, left or right (Keras)
+    height_shift_range: float = 0.0  # fraction of the height: shift by up to this much, up or down (Keras)
+    rotation_range: float = 0.0      # degrees: rotate by up to this much either way (Keras)
+    cutout: int = 0                  # pixels: blank a random square of this side in each image (DeVries & Taylor 2017)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.translate or self.horizontal_flip)
+        return bool(self.translate or self.horizontal_flip or self.width_shift_range
+                    or self.height_shift_range or self.rotation_range or self.cutout)
 
 
 def translate(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -38,6 +43,40 @@ def horizontal_flip(x: torch.Tensor, generator: torch.Generator | None) -> torch
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
+def affine(x: torch.Tensor, angle: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Rotate each image by `angle` degrees (anticlockwise) about its centre and shift it by (dx, dy)
+    pixels (right, down), bilinearly, filling with zeros; returns x's dtype (rounded for integers)."""
+    n, _, h, w = x.shape
+    a = torch.deg2rad(angle.float())
+    cos, sin = torch.cos(a), torch.sin(a)
+    # output -> input sampling in normalised coordinates; y points down, so anticlockwise is -angle there
+    theta = torch.stack([torch.stack([cos, -sin * h / w, -2 * dx.float() / w], 1),
+                         torch.stack([sin * w / h, cos, -2 * dy.float() / h], 1)], 1)      # (N, 2, 3)
+    theta[:, :, 2] = torch.bmm(theta[:, :, :2], theta[:, :, 2:]).squeeze(2)  # shift after rotation
+    grid = F.affine_grid(theta, (n, x.shape[1], h, w), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round().clamp(0, 255).to(x.dtype) if not x.is_floating_point() else out
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None) -> torch.Tensor:
+    n, _, h, w = x.shape
+    u = lambda: torch.rand(n, generator=generator, device=x.device) * 2 - 1  # noqa: E731  uniform [-1, 1)
+    return affine(x, u() * cfg.rotation_range, u() * cfg.width_shift_range * w,
+                  u() * cfg.height_shift_range * h)
+
+
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Zero a size x size square (clipped at the border) centred at a random pixel of each image."""
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h, (n, 1, 1), generator=generator, device=x.device)
+    cx = torch.randint(0, w, (n, 1, 1), generator=generator, device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    lo = size // 2
+    inside = (ys >= cy - lo) & (ys < cy - lo + size) & (xs >= cx - lo) & (xs < cx - lo + size)  # (N, H, W)
+    return x.masked_fill(inside.unsqueeze(1), 0)
+
+
 class Augmenter:
     """Callable applying the configured transforms to a batch: `aug(x, generator)`."""
 
@@ -47,6 +86,11 @@ class Augmenter:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if self.config.horizontal_flip:
             x = horizontal_flip(x, generator)
-        if self.config.translate:
-            x = translate(x, self.config.translate, generator)
+        c = self.config
+        if c.translate:
+            x = translate(x, c.translate, generator)
+        if c.rotation_range or c.width_shift_range or c.height_shift_range:
+            x = random_affine(x, c, generator)
+        if c.cutout:
+            x = cutout(x, c.cutout, generator)
         return x

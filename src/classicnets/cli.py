@@ -132,12 +132,18 @@ def cmd_train(a: argparse.Namespace) -> int:
             cfg.train.epochs = a.epochs
     else:
         base = rundir.RunConfig()
+        if a.data and (Path(a.data).is_dir() or a.data.endswith(".npz")):
+            a.data = str(Path(a.data).resolve())  # the run must find it again from anywhere
         cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
                                model_args=parse_model_args(a.arg),
                                train=dataclass_from_args(TrainConfig, a),
                                augment=dataclass_from_args(AugmentConfig, a, base.augment))
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir)
+    skipped = data.meta.get("skipped") or []
+    if skipped:
+        print(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
+              + (", ..." if len(skipped) > 3 else ""), file=sys.stderr)
     torch.manual_seed(cfg.train.seed)
     cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data)
     from .zoo import create
@@ -147,7 +153,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         run, resume = Path(a.resume), Path(a.resume) / rundir.CHECKPOINT
     else:
-        run = Path(a.out) if a.out else rundir.new_run_dir(a.runs_dir, cfg.model, cfg.data)
+        run = Path(a.out) if a.out else rundir.new_run_dir(a.runs_dir, cfg.model, data.name)
         if (run / rundir.CHECKPOINT).exists() or (run / rundir.CONFIG).exists():
             raise UserError(f"{run} already holds a run; continue it with --resume {run} or choose "
                             f"another --out")
@@ -323,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (default: lenet on the bundled digits)",
                        description="Train a model. With no options: lenet on scikit-learn's digits.")
     t.add_argument("--model", help="registry name (default: lenet); see `classicnets models`")
-    t.add_argument("--data", help="data set name (default: digits); see `classicnets datasets`")
+    t.add_argument("--data", help="data set name (default: digits; see `classicnets datasets`), an image "
+                   "folder with one sub-folder per class, or a .npz file with x_train/y_train")
     t.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
     t.add_argument("--data-dir", help="directory holding the data set's files if you already have them "
                    "(otherwise they are downloaded into $CLASSICNETS_DATA, default ~/.cache/classicnets)")

@@ -49,8 +49,13 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> ImageDataset:
-    """Load a registered data set by name, e.g. `load_dataset("digits")`; `data_dir` holds files
-    the user already has (data sets that download)."""
+    """Load a registered data set by name, e.g. `load_dataset("digits")`, or the user's own: an
+    image folder (one sub-folder per class) or a .npz file (see `data.user`). `data_dir` holds files
+    the user already has, for data sets that download."""
+    from pathlib import Path
+    if name not in _DATASETS and (Path(name).is_dir() or name.endswith(".npz")):
+        from .user import load_arrays, load_image_folder
+        return load_image_folder(name, **kwargs) if Path(name).is_dir() else load_arrays(name)
     info = dataset_info(name)
     if data_dir is not None:
         if not info.needs_download:

@@ -180,8 +180,9 @@ def test_existing_run_directory_is_not_overwritten(cli, default_run):
 
 
 def test_resume_refuses_changed_settings(cli, default_run):
-    code, _, err = cli("train", "--resume", default_run, "--lr", "0.1")
-    assert code == 2 and "only --epochs may change" in err
+    for option in (("--lr", "0.1"), ("--cutout", "4"), ("--rotation-range", "10"), ("--translate", "2")):
+        code, _, err = cli("train", "--resume", default_run, *option)
+        assert code == 2 and "only --epochs may change" in err, option
     code, _, err = cli("train", "--resume", default_run, "--epochs", "40")
     assert code == 2 and "onecycle schedule is fixed to 30 epochs" in err
 

@@ -90,16 +90,19 @@ def _progress_callbacks(mode: str):
     return []
 
 
-def _fill_model_args(name: str, args: dict[str, Any], data) -> dict[str, Any]:
-    """Give the builder the data set's classes, channels and size unless the user set them."""
+def _fill_model_args(name: str, args: dict[str, Any], input_shape: tuple[int, ...],
+                     num_classes: int | None = None) -> dict[str, Any]:
+    """Give the builder the input's channels and size (and the classes) unless the user set them."""
     from .zoo import model_info
 
     params = model_info(name).arguments()
-    c, h, w = data.input_shape
+    given = {"num_classes": num_classes, "in_channels": input_shape[0]}
+    if len(input_shape) == 3:
+        h, w = input_shape[1:]
+        given["input_size"] = h if h == w else [h, w]
     filled = dict(args)
-    for key, value in (("num_classes", data.num_classes), ("in_channels", c),
-                       ("input_size", h if h == w else [h, w])):
-        if key in params and key not in filled:
+    for key, value in given.items():
+        if value is not None and key in params and key not in filled:
             filled[key] = value
     return filled
 
@@ -120,10 +123,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = rundir.read_config(run)
         if not (run / rundir.CHECKPOINT).exists():
             raise UserError(f"{run} has no checkpoint to resume from; it stopped before finishing an epoch")
-        overrides = [f.name for f in dataclasses.fields(TrainConfig) if getattr(a, f.name) is not None
-                     and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.data_dir or a.translate is not None \
-                or a.horizontal_flip is not None:
+        overrides = [f.name for cls in (TrainConfig, AugmentConfig) for f in dataclasses.fields(cls)
+                     if getattr(a, f.name) is not None and f.name != "epochs"]
+        if overrides or a.model or a.data or a.arg or a.data_dir:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
         if a.epochs is not None and a.epochs != cfg.train.epochs:
             if cfg.train.schedule in ("onecycle", "cosine"):
@@ -145,7 +147,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
               + (", ..." if len(skipped) > 3 else ""), file=sys.stderr)
     torch.manual_seed(cfg.train.seed)
-    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data)
+    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_classes)
     from .zoo import create
     model = create(cfg.model, **cfg.model_args)
     summarize(model, data.input_shape)  # a clear error now if the input does not fit the model
@@ -260,17 +262,9 @@ def cmd_summary(a: argparse.Namespace) -> int:
     from .inspect import parse_input, summarize, to_fully_convolutional
     from .zoo import create, model_info
 
-    info = model_info(a.model)
-    args = parse_model_args(a.arg)
-    shape = parse_input(a.input) if a.input else info.input_shape
-    params = info.arguments()
-    native = a.fcn or shape  # a converted model is built for its native input, then fed `shape`
-    if a.fcn:
-        native = parse_input(a.fcn)
-    if "in_channels" in params and "in_channels" not in args:
-        args["in_channels"] = shape[0]
-    if "input_size" in params and "input_size" not in args and len(native) == 3:
-        args["input_size"] = native[1] if native[1] == native[2] else [native[1], native[2]]
+    shape = parse_input(a.input) if a.input else model_info(a.model).input_shape
+    native = parse_input(a.fcn) if a.fcn else shape  # a converted model is built for its native input
+    args = _fill_model_args(a.model, parse_model_args(a.arg), native)
     with torch.device("meta"):  # shapes only: no memory for weights, no time for initialisation
         model = create(a.model, **args)
         if a.fcn:

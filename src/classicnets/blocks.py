@@ -206,6 +206,11 @@ class Highway(nn.Module):
         return self.act(self.transform(x)) * t + x * (1 - t)
 
 
+def pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """An image size given as one int (square) or (height, width) -> (height, width)."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 def make_divisible(v: float, divisor: int = 8) -> int:
     return max(divisor, int(v + divisor / 2) // divisor * divisor)
 

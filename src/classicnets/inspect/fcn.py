@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..blocks import pair
 from ..errors import UserError
 
 KEEP = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Identity, nn.Tanh, nn.Sigmoid)
@@ -41,7 +42,7 @@ def to_fully_convolutional(model: nn.Module, input_size: Sequence[int]) -> Fully
         fmap = features(torch.zeros(1, *input_size, device=device)).shape[1:]  # (C, h, w)
         features.train(was)
     pool = getattr(model, "avgpool", None)
-    if isinstance(pool, nn.modules.pooling._AdaptiveAvgPoolNd) and tuple(fmap[1:]) != _pair(pool.output_size):
+    if isinstance(pool, nn.modules.pooling._AdaptiveAvgPoolNd) and tuple(fmap[1:]) != pair(pool.output_size):
         raise UserError(f"the adaptive pooling of {type(model).__name__} resizes {tuple(fmap[1:])} maps at "
                         f"input {tuple(input_size)}; convert at its native input size")
     layers: list[nn.Module] = []
@@ -65,7 +66,3 @@ def to_fully_convolutional(model: nn.Module, input_size: Sequence[int]) -> Fully
     if not any(isinstance(m, nn.Conv2d) for m in layers):
         raise UserError(f"the classifier of {type(model).__name__} has no dense layer to convert")
     return FullyConvolutional(features, nn.Sequential(*layers))
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..blocks import pair
 from .registry import register_model
 
 COURSE = "the course"
@@ -31,7 +32,7 @@ COURSE = "the course"
                 num_params=669_706, params_source="784*512+512 + 512*512+512 + 512*10+10")
 def mlp(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 28,
         hidden: int = 512, layers: int = 2, dropout: float = 0.2) -> nn.Sequential:
-    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    h, w = pair(input_size)
     mods: list[nn.Module] = [nn.Flatten()]
     width = in_channels * h * w
     for _ in range(layers):
@@ -57,7 +58,7 @@ def _conv(c_in: int, c_out: int, padding: int = 0) -> list[nn.Module]:
 
 
 def _flat_size(features: nn.Module, in_channels: int, size) -> int:
-    h, w = (size, size) if isinstance(size, int) else size
+    h, w = pair(size)
     with torch.no_grad():
         return features(torch.zeros(1, in_channels, h, w)).numel()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import Highway
+from ..blocks import Highway, pair
 from .registry import register_model
 
 PAPER = "Srivastava et al. 2015, Training very deep networks"
@@ -22,7 +22,7 @@ PAPER = "Srivastava et al. 2015, Training very deep networks"
                 params_source="784*50+50 + 10 x 2*(50*50+50) + 50*10+10")
 def highway(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 28,
             depth: int = 10, width: int = 50, carry_bias: float = -2.0) -> nn.Sequential:
-    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    h, w = pair(input_size)
     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * h * w, width), nn.ReLU(inplace=True),
                          *[Highway(width, carry_bias) for _ in range(depth)], nn.Linear(width, num_classes))
 

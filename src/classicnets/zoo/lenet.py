@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..blocks import pair
 from .registry import register_model
 
 
@@ -62,16 +63,12 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))  # (batch, num_classes) logits
 
 
-def _hw(size: int | Sequence[int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 @register_model(description="LeNet-5 (1998): 6 and 16 5x5 convolutions, 120-84 dense, on 32x32",
                 paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
                 year=1998, input_shape=(1, 32, 32), num_params=61_706,
                 params_source="LeNet-5 with full C3 connections: 156+2,416+48,120+10,164+850")
 def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 32) -> LeNet:
-    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=_hw(input_size))
+    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=pair(input_size))
 
 
 @register_model(description="LeNet-style ConvNet with 3x3 same convolutions (32, 64), dense 128, "
@@ -80,5 +77,5 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[
                 params_source="320 + 18,496 + 32,896 + 1,290, for 1x8x8 input")
 def lenet(num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 8,
           width: int = 32, hidden: int = 128, dropout: float = 0.25) -> LeNet:
-    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=_hw(input_size),
+    return LeNet(in_channels=in_channels, num_classes=num_classes, input_size=pair(input_size),
                  channels=(width, 2 * width), kernel_size=3, padding=1, hidden=(hidden,), dropout=dropout)

@@ -8,14 +8,8 @@ from __future__ import annotations
 import torch
 
 from ..inspect import summarize
+from ..inspect.summary import _si
 from .registry import list_models, model_info
-
-
-def _si(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(int(n))
 
 
 def reference(info) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..blocks import pair
 from .course import ConvHead
 from .registry import register_builder
 
@@ -39,7 +40,7 @@ class VGG(ConvHead):
                 layers.append(nn.BatchNorm2d(out))
             layers.append(nn.ReLU(inplace=True))
             c = out
-        h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+        h, w = pair(input_size)
         if h < 32 or w < 32:
             raise ValueError(f"VGG needs inputs of at least 32x32 (five 2x2 poolings); got {h}x{w}")
         hidden = max(1, int(4096 * width))

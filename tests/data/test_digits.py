@@ -62,5 +62,5 @@ def test_stratified_split_is_seeded_and_keeps_class_ratios():
 
 
 def test_split_rejects_mismatched_lengths():
-    with pytest.raises(UserError, match="3 images but 2 labels"):
+    with pytest.raises(UserError, match="3 inputs but 2 labels"):
         Split(torch.zeros(3, 1, 2, 2), torch.zeros(2))

@@ -10,18 +10,34 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from classicnets.errors import UserError
 from classicnets.inspect import count_params, summarize
+from classicnets.recurrent import keras_param_count
 from classicnets.zoo import create, list_models, model_info, register_model
 
 MODELS = list_models()
 
 
 def small(name):
-    """A small input the model accepts: at most 64x64, with input_size passed where it sizes layers."""
+    """A small input the model accepts: at most 64x64 (or 64 steps), with input_size passed where
+    it sizes layers."""
     info = model_info(name)
-    c, h, w = info.input_shape
-    shape = (c, min(h, 64), min(w, 64))
-    kwargs = {"input_size": shape[1]} if "input_size" in info.arguments() else {}
+    if len(info.input_shape) == 3:
+        c, h, w = info.input_shape
+        shape = (c, min(h, 64), min(w, 64))
+    else:  # (time,) word ids or (time, features) sequences
+        shape = (min(info.input_shape[0], 64), *info.input_shape[1:])
+    kwargs = {"input_size": shape[0 if len(shape) < 3 else 1]} if "input_size" in info.arguments() else {}
     return shape, kwargs
+
+
+def example(name, shape, batch=2, device=None):
+    """A batch for the model: random word ids below 100 for text models, else random floats."""
+    if model_info(name).input_dtype == "long":
+        return torch.randint(1, 100, (batch, *shape), device=device)
+    return torch.randn(batch, *shape, device=device)
+
+
+def dtype_of(name):
+    return torch.long if model_info(name).input_dtype == "long" else torch.float32
 
 
 def rounded_matches(value: int, figure: str) -> bool:
@@ -36,7 +52,7 @@ def test_forward_backward_on_a_small_input(name):
     torch.manual_seed(0)
     shape, kwargs = small(name)
     model = create(name, num_classes=7, **kwargs)
-    out = model(torch.randn(2, *shape))
+    out = model(example(name, shape))
     assert out.shape == (2, 7) and torch.isfinite(out).all()
     out.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -47,7 +63,7 @@ def test_reference_counts_geometry_and_macs(name):
     info = model_info(name)
     with torch.device("meta"):  # shapes only: fast, and no memory for VGG's 138M weights
         model = create(name)
-        s = summarize(model, info.input_shape, strict=True)  # raises on invalid geometry
+        s = summarize(model, info.input_shape, strict=True, dtype=dtype_of(name))  # raises on invalid geometry
     trainable, non_trainable = count_params(model)
     assert (s.trainable, s.non_trainable) == (trainable, non_trainable)
     if info.num_params is not None:
@@ -60,8 +76,12 @@ def test_reference_counts_geometry_and_macs(name):
         assert rounded_matches(trainable, info.approx_params), (trainable, info.approx_params)
     if info.approx_macs is not None:
         assert rounded_matches(s.macs, info.approx_macs), (s.macs, info.approx_macs)
-    assert any(v is not None for v in (info.num_params, info.trainable_params, info.approx_params)) \
-        or name in {"zfnet", "highway_conv", "vgg11_bn", "vgg13_bn", "vgg19_bn"} or name.startswith("preact_")
+    if info.keras_params is not None:
+        assert keras_param_count(model) == info.keras_params, info.params_source
+    assert any(v is not None for v in (info.num_params, info.trainable_params, info.approx_params,
+                                       info.keras_params)) \
+        or name in {"zfnet", "highway_conv", "vgg11_bn", "vgg13_bn", "vgg19_bn", "imdb_lstm", "imdb_gru",
+                    "imdb_bilstm", "kim_cnn"} or name.startswith("preact_")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -70,8 +90,8 @@ def test_macs_agree_with_torch_flop_counter(name):
     with torch.device("meta"):
         model = create(name, **kwargs).eval()
         with FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *shape))
-        assert 2 * summarize(model, shape).macs == counter.get_total_flops()
+            model(torch.zeros(1, *shape, dtype=dtype_of(name)))
+        assert 2 * summarize(model, shape, dtype=dtype_of(name)).macs == counter.get_total_flops()
 
 
 def test_lenet5_layer_counts_match_the_paper_layout():

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .core import ImageDataset, Split
+from .core import Dataset, Split
 from .download import RemoteFile, data_home, fetch, safe_extract
 from .registry import DatasetInfo, register_dataset
 
@@ -36,7 +36,7 @@ def parse_batches(blobs: list[bytes], label_bytes: int, label_index: int, name: 
 
 
 def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test: str, label_bytes: int,
-          label_index: int, classes: list[str], info: DatasetInfo, data_dir, base_url) -> ImageDataset:
+          label_index: int, classes: list[str], info: DatasetInfo, data_dir, base_url) -> Dataset:
     archive = fetch(remote, dataset, data_dir=data_dir, base_url=base_url)
     dest = data_home() / dataset / "extracted"
     members = [f"{folder}/{n}" for n in (*train, test)]
@@ -46,18 +46,18 @@ def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test:
     if missing:
         raise UserError(f"archive {archive} lacks {', '.join(missing)}; it is not the {dataset} binary archive")
     read = lambda names: [(dest / folder / n).read_bytes() for n in names]  # noqa: E731
-    return ImageDataset(dataset, classes,
+    return Dataset(dataset, classes,
                         train=parse_batches(read(train), label_bytes, label_index, dataset),
                         test=parse_batches(read([test]), label_bytes, label_index, dataset),
                         max_value=255.0, description=info.description, citation=info.citation)
 
 
-def load_cifar10(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+def load_cifar10(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("cifar10", CIFAR10, "cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)],
                  "test_batch.bin", 1, 0, CIFAR10_CLASSES, INFO10, data_dir, base_url)
 
 
-def load_cifar100(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+def load_cifar100(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("cifar100", CIFAR100, "cifar-100-binary", ["train.bin"], "test.bin", 2, 1,
                  [str(i) for i in range(100)], INFO100, data_dir, base_url)
 

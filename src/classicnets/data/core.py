@@ -1,14 +1,20 @@
-"""Image data held as uint8 tensors, normalised and batched on the training device.
+"""Data held as compact tensors (uint8 images, int32 token ids), batched on the training device.
 
 A data set is loaded once; batches are gathered by index from tensors already on the device and
-converted to float there, so no per-example Python runs in the training loop (airbench's
-`CifarLoader` pattern).
+converted there (images normalised to float, token ids widened to int64), so no per-example Python
+runs in the training loop (airbench's `CifarLoader` pattern).
+
+Three kinds of input, told apart by the shape and dtype of `Split.x`:
+- images (N, C, H, W), uint8 (or float already scaled), normalised per channel;
+- token ids (N, T), integers, fed to an embedding as they are;
+- float sequences (N, T, F), e.g. the adding problem's (value, marker) pairs, fed as they are.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,18 +22,28 @@ import torch
 from ..errors import UserError
 
 
+Task = Literal["multiclass", "binary", "regression"]
+
+
 @dataclass
 class Split:
-    """One split of a data set: images and integer labels."""
+    """One split of a data set: inputs and targets."""
 
-    x: torch.Tensor  # (N, C, H, W) uint8 in [0, max_value], or float already scaled
-    y: torch.Tensor  # (N,) int64 class indices
+    x: torch.Tensor  # (N, C, H, W) images, (N, T) token ids or (N, T, F) float sequences
+    y: torch.Tensor  # (N,) class indices or 0/1 labels; (N, T) per-step classes; float targets for regression
 
     def __post_init__(self) -> None:
-        if self.x.ndim != 4:
-            raise UserError(f"images must be (N, C, H, W); got shape {tuple(self.x.shape)}")
+        if self.x.ndim not in (2, 3, 4):
+            raise UserError(f"inputs must be images (N, C, H, W), token ids (N, T) or sequences "
+                            f"(N, T, F); got shape {tuple(self.x.shape)}")
         if len(self.x) != len(self.y):
-            raise UserError(f"{len(self.x)} images but {len(self.y)} labels")
+            raise UserError(f"{len(self.x)} inputs but {len(self.y)} labels")
+
+    @property
+    def kind(self) -> Literal["image", "tokens", "sequence"]:
+        if self.x.ndim == 4:
+            return "image"
+        return "tokens" if self.x.ndim == 2 and not self.x.is_floating_point() else "sequence"
 
     def __len__(self) -> int:
         return len(self.y)
@@ -56,6 +72,11 @@ class Normalization:
     def identity(cls, channels: int) -> Normalization:
         return cls(1.0, [0.0] * channels, [1.0] * channels)
 
+    @classmethod
+    def scale(cls, channels: int, max_value: float) -> Normalization:
+        """x -> x / max_value, into [0, 1] (Keras's `rescale=1./255`)."""
+        return cls(float(max_value), [0.0] * channels, [1.0] * channels)
+
     def to_dict(self) -> dict:
         return {"max_value": self.max_value, "mean": self.mean, "std": self.std}
 
@@ -76,28 +97,53 @@ class Normalization:
 
 
 @dataclass
-class ImageDataset:
-    """A classification data set: named classes and train / validation / test splits."""
+class Dataset:
+    """A data set: named classes (none for regression), its task, and train / validation / test splits.
+
+    Text data sets also carry their `vocab` (a `data.text.Vocabulary` with the encoding settings),
+    so a trained model can read new text the way it read its training data.
+    """
 
     name: str
     classes: list[str]
     train: Split
     val: Split | None = None
     test: Split | None = None
-    max_value: float = 255.0           # raw value of a full-intensity pixel
+    max_value: float = 255.0           # raw value of a full-intensity pixel (images only)
     description: str = ""
     citation: str = ""
     meta: dict = field(default_factory=dict)
+    task: Task = "multiclass"          # multiclass: softmax over classes; binary: one logit; regression: MSE
+    vocab: object | None = None        # data.text.Vocabulary for token-id inputs
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.x.shape[1:])  # (C, H, W)
+    def kind(self) -> Literal["image", "tokens", "sequence"]:
+        return self.train.kind
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.x.shape[1:])  # (C, H, W), (T,) or (T, F)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def normalization(self) -> Normalization:
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's output layer: one logit for binary tasks, one per class otherwise."""
+        if self.task == "binary":
+            return 1
+        if self.task == "regression":
+            return math.prod(self.train.y.shape[1:]) or 1
+        return self.num_classes
+
+    def normalization(self, mode: Literal["standardize", "scale"] = "standardize") -> Normalization | None:
+        """Input normalisation from the training split: per-channel mean/std, or scaling to [0, 1].
+        None for token ids and sequences, which are fed as they are."""
+        if self.kind != "image":
+            return None
+        if mode == "scale":
+            return Normalization.scale(self.train.x.shape[1], self.max_value)
         return Normalization.fit(self.train.x, self.max_value)
 
     def split(self, name: str) -> Split:
@@ -108,6 +154,9 @@ class ImageDataset:
         return s
 
 
+ImageDataset = Dataset  # the name before sequence data sets existed
+
+
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out) with `fraction` of each class held out, reproducibly for `seed`."""
     from sklearn.model_selection import train_test_split
@@ -116,6 +165,8 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.nd
         raise UserError(f"a validation split must be between 0 and 1 (exclusive); got {fraction}")
     idx = np.arange(len(y))
     labels = y.cpu().numpy()
+    if labels.ndim > 1 or np.issubdtype(labels.dtype, np.floating) and len(np.unique(labels)) > 50:
+        labels = None  # per-step or continuous targets: a plain seeded random split
     try:
         keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=seed)
     except ValueError as e:
@@ -124,14 +175,15 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.nd
 
 
 class BatchLoader:
-    """Yields (normalised images, labels) batches from tensors held on `device`.
+    """Yields (inputs, targets) batches from tensors held on `device`: images normalised to float,
+    token ids as int64, float sequences as they are (`normalization` None).
 
     Shuffling and augmentation draw from `generator`, a generator on `device`, so a run is
     reproducible and its data order can be checkpointed and resumed.
     """
 
     def __init__(self, split: Split, batch_size: int, *, device: torch.device,
-                 normalization: Normalization, shuffle: bool = False,
+                 normalization: Normalization | None, shuffle: bool = False,
                  generator: torch.Generator | None = None,
                  augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None):
         if batch_size < 1:
@@ -142,7 +194,12 @@ class BatchLoader:
         self.shuffle = shuffle
         self.generator = generator
         self.augment = augment
-        self.scale, self.shift = normalization.affine(device)
+        self.scale, self.shift = normalization.affine(device) if normalization is not None else (None, None)
+        self.convert = self._normalise if normalization is not None else (
+            (lambda xb: xb.long()) if split.kind == "tokens" else (lambda xb: xb.float()))
+
+    def _normalise(self, xb: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, xb.float(), self.scale)  # (batch, C, H, W) float32
 
     def __len__(self) -> int:
         return math.ceil(len(self.y) / self.batch_size)
@@ -159,4 +216,4 @@ class BatchLoader:
                 xb, yb = self.x[idx], self.y[idx]
             if self.augment is not None:
                 xb = self.augment(xb, self.generator)
-            yield torch.addcmul(self.shift, xb.float(), self.scale), yb  # (batch, C, H, W) float32
+            yield self.convert(xb), yb

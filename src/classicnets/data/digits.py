@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import ImageDataset, Split
+from .core import Dataset, Split
 from .registry import DatasetInfo, register_dataset
 
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.125
 
 
-def load_digits() -> ImageDataset:
+def load_digits() -> Dataset:
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 
@@ -30,7 +30,7 @@ def load_digits() -> ImageDataset:
     train, val = train_test_split(rest, test_size=VAL_FRACTION, stratify=bunch.target[rest],
                                   random_state=0)
     part = lambda i: Split(x[np.sort(i)], y[np.sort(i)])  # noqa: E731
-    return ImageDataset(
+    return Dataset(
         name="digits", classes=[str(d) for d in range(10)],
         train=part(train), val=part(val), test=part(test), max_value=16.0,
         description=INFO.description, citation=INFO.citation)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .core import ImageDataset, Split
+from .core import Dataset, Split
 from .download import RemoteFile, fetch
 from .registry import DatasetInfo, register_dataset
 
@@ -61,7 +61,7 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 
 def _load(name: str, files: dict[str, RemoteFile], classes: list[str], info: DatasetInfo,
-          data_dir, base_url) -> ImageDataset:
+          data_dir, base_url) -> Dataset:
     arrays = [read_idx_gz(fetch(files[n], name, data_dir=data_dir, base_url=base_url)) for n in NAMES]
     splits = []
     for images, labels in (arrays[:2], arrays[2:]):
@@ -69,15 +69,15 @@ def _load(name: str, files: dict[str, RemoteFile], classes: list[str], info: Dat
             raise UserError(f"{name}: images {images.shape} and labels {labels.shape} do not pair up")
         splits.append(Split(torch.from_numpy(images.astype(np.uint8)).unsqueeze(1),  # (N, 1, 28, 28)
                             torch.from_numpy(labels.astype(np.int64))))
-    return ImageDataset(name, classes, train=splits[0], test=splits[1], max_value=255.0,
+    return Dataset(name, classes, train=splits[0], test=splits[1], max_value=255.0,
                         description=info.description, citation=info.citation)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+def load_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("mnist", MNIST_FILES, [str(i) for i in range(10)], MNIST, data_dir, base_url)
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> ImageDataset:
+def load_fashion_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("fashion-mnist", FASHION_FILES, FASHION_CLASSES, FASHION, data_dir, base_url)
 
 

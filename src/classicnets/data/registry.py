@@ -5,13 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UserError, unknown_name
-from .core import ImageDataset
+from .core import Dataset
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    loader: Callable[..., ImageDataset]
+    loader: Callable[..., Dataset]
     description: str
     classes: int
     input_shape: tuple[int, ...]       # (C, H, W)
@@ -32,7 +32,7 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def _ensure_loaded() -> None:
-    from . import cifar, digits, idx  # noqa: F401  (importing a module registers its data sets)
+    from . import cifar, digits, idx, imdb, sequences  # noqa: F401  (importing a module registers its data sets)
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -48,7 +48,7 @@ def dataset_info(name: str) -> DatasetInfo:
         raise unknown_name("data set", name, _DATASETS) from None
 
 
-def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> ImageDataset:
+def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> Dataset:
     """Load a registered data set by name, e.g. `load_dataset("digits")`, or the user's own: an
     image folder (one sub-folder per class) or a .npz file (see `data.user`). `data_dir` holds files
     the user already has, for data sets that download."""

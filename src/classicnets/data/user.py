@@ -4,7 +4,7 @@ Image folders follow the course's cats-vs-dogs layout: `DIR/<class>/*.jpg`, or s
 `DIR/train/<class>/`, `DIR/validation/<class>/` (or `val/`), `DIR/test/<class>/`. Images are
 decoded once, converted to RGB, resized to `size` x `size` and cached as uint8 arrays in the data
 cache, keyed by the folder's path, file names, sizes and times. Files that are not readable images
-are skipped; `ImageDataset.meta["skipped"]` lists them.
+are skipped; `Dataset.meta["skipped"]` lists them.
 
 .npz arrays use Keras's names: `x_train`, `y_train`, optional `x_val`/`y_val` and `x_test`/`y_test`;
 images as (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 (0..255) or floats (used as they are).
@@ -20,7 +20,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import write_bytes
-from .core import ImageDataset, Split
+from .core import Dataset, Split
 from .download import data_home
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
@@ -48,7 +48,7 @@ def _decode(files: dict[str, list[Path]], classes: list[str], size: int, skipped
     return x, np.array(ys, np.int64)
 
 
-def load_image_folder(path: str | Path, size: int = 64) -> ImageDataset:
+def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"image folder {root} does not exist")
@@ -79,7 +79,7 @@ def load_image_folder(path: str | Path, size: int = 64) -> ImageDataset:
         raise UserError(f"no readable images under {split_dirs['train']}")
     splits = {s: Split(torch.from_numpy(arrays[f"x_{s}"]), torch.from_numpy(arrays[f"y_{s}"]))
               for s in files if len(arrays[f"y_{s}"])}
-    return ImageDataset(root.name, classes, splits["train"], splits.get("val"), splits.get("test"), 255.0,
+    return Dataset(root.name, classes, splits["train"], splits.get("val"), splits.get("test"), 255.0,
                         description=f"image folder {root}", meta={"skipped": skipped, "path": str(root)})
 
 
@@ -91,7 +91,7 @@ def _nchw(a: np.ndarray, name: str) -> np.ndarray:
     raise UserError(f"{name} has shape {a.shape}; images must be (N, H, W), (N, H, W, C) or (N, C, H, W)")
 
 
-def load_arrays(path: str | Path) -> ImageDataset:
+def load_arrays(path: str | Path) -> Dataset:
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
@@ -109,6 +109,6 @@ def load_arrays(path: str | Path) -> ImageDataset:
                 splits[s] = Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)))
     uint8 = splits["train"].x.dtype == torch.uint8
     n = int(max(int(s.y.max()) for s in splits.values())) + 1
-    return ImageDataset(path.stem, [str(i) for i in range(n)], splits["train"], splits.get("val"),
+    return Dataset(path.stem, [str(i) for i in range(n)], splits["train"], splits.get("val"),
                         splits.get("test"), 255.0 if uint8 else 1.0, description=f"arrays {path}",
                         meta={"path": str(path)})

@@ -13,7 +13,10 @@ Conventions, stated in the rendered footer:
   apart neighbouring outputs are (see `inspect.geometry`); "-" after flattening.
 - Activation memory sums the input and each layer's output, except elementwise activations and
   dropout, which run in place (as the course counts ReLU), and reshapes (views); per input example,
-  at the given dtype.
+  at each tensor's own dtype (int64 word ids, float32 outputs...).
+- Recurrent layers count gates * units * (inputs + units) multiply-adds per step and direction; the
+  row of a Keras-style recurrent layer shows its output (last step, or every step with
+  return_sequences), while its memory is every step's output, which training keeps.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ class Summary:
     activation_bytes: int           # per example, input included
     param_bytes: int
     warnings: list[str] = field(default_factory=list)  # layer geometry the course calls invalid
+    keras_params: int | None = None  # Keras's count where it differs (one bias per SimpleRNN/LSTM gate)
 
     @property
     def total_params(self) -> int:
@@ -87,10 +91,13 @@ class Summary:
             f"Trainable params: {self.trainable:,}",
             f"Non-trainable params: {self.non_trainable:,}"
             + ("  (BatchNorm moving mean/variance counted, as Keras does)" if self.non_trainable else ""),
+            *([f"Keras would print {self.keras_params:,}: it has one bias per SimpleRNN/LSTM gate where "
+               f"PyTorch has two (always summed, so the same function)"]
+              if self.keras_params is not None and self.keras_params != self.total_params else []),
             f"Multiply-adds: {_si(self.macs)} per example" + (f", {_si(self.macs * b)} per batch of {b}" if b > 1 else ""),
             f"Forward activations: {_bytes(self.activation_bytes)} per example"
             + (f", {_bytes(self.activation_bytes * b)} per batch of {b}" if b > 1 else "")
-            + f" (input and layer outputs, {self.dtype_bytes} bytes each)",
+            + " (input and layer outputs)",
         ]
         lines += [f"Warning: {w}" for w in self.warnings]
         for line in lines:
@@ -143,6 +150,14 @@ def layer_macs(module: nn.Module, output: torch.Tensor) -> int:
         return per_example * module.in_features
     if isinstance(module, nn.Bilinear):
         return per_example * module.in1_features * module.in2_features
+    if isinstance(module, nn.RNNBase):  # per step: gates * units * (inputs + units), per direction and layer
+        gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+        steps = output.shape[1] if module.batch_first else output.shape[0]
+        dirs, h, width, total = 2 if module.bidirectional else 1, module.hidden_size, module.input_size, 0
+        for _ in range(module.num_layers):
+            total += dirs * gates * h * (width + h)
+            width = dirs * h
+        return steps * total
     return 0
 
 
@@ -166,7 +181,7 @@ def _row_modules(model: nn.Module, depth: int | None, fold_blocks: bool) -> dict
         if any(n.startswith(r + ".") for r in rows if r):
             continue  # inside a folded row
         level = n.count(".") + 1 if n else 0
-        leaf = not list(m.children())
+        leaf = not list(m.children()) or getattr(m, "is_layer", False)  # a Keras layer made of modules
         if leaf or (fold_blocks and getattr(m, "is_block", False)) or (depth is not None and level == depth):
             rows[n] = m
     return rows
@@ -192,8 +207,10 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
     warnings: list[str] = []
     current: list[tuple[str, nn.Module, tuple]] = []
     seen: list[tuple[tuple[int, ...], tuple, tuple]] = []  # (spatial size, rf, jump) of tagged outputs
-    elem = torch.empty((), dtype=dtype).element_size()
-    n_spatial = len(shape) - 2
+    # images (and 1D signals) have spatial axes after (batch, channels); token ids and the
+    # (batch, time, features) sequences of recurrent models have none
+    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
+    n_spatial = 0 if recurrent or not dtype.is_floating_point else len(shape) - 2
 
     def geometry_of(t: torch.Tensor):
         g = getattr(t, "_cn_geometry", None)
@@ -226,7 +243,8 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
                     tag(t, propagate(m, tuple(x.shape[2:]), tuple(t.shape[2:]), *g))
             a = acc[row_of[m]]
             a[0] += layer_macs(m, t)
-            a[1] += 0 if isinstance(m, IN_PLACE) else (t[0].numel() if t.ndim else 1) * elem
+            in_place = isinstance(m, IN_PLACE) or getattr(m, "is_view", False)
+            a[1] += 0 if in_place else (t[0].numel() if t.ndim else 1) * t.element_size()
             if row_of[m] == n:
                 emit(n, m, t)
         return hook
@@ -276,10 +294,11 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
     trainable, non_trainable = count_params(model)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
-    input_bytes = math.prod(shape[1:]) * elem
+    input_bytes = math.prod(shape[1:]) * x.element_size()
+    from ..recurrent import keras_param_count
     return Summary(name or type(model).__name__, shape, rows, trainable, non_trainable,
                    sum(r.macs for r in rows), input_bytes + sum(r.activation_bytes for r in rows),
-                   param_bytes, warnings)
+                   param_bytes, warnings, keras_param_count(model) if recurrent else None)
 
 
 def _rf(rf: tuple[int, ...] | None, jump: tuple[int, ...] | None) -> str:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.augment import AugmentConfig, Augmenter
-from ..data.core import BatchLoader, ImageDataset, Normalization, Split, stratified_split
+from ..data.core import BatchLoader, Dataset, Normalization, Split, stratified_split
 from ..errors import UserError
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
 from .checkpoint import load_state
@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .history import History
 from .optim import make_optimizer, make_scheduler
 
-DataLike = ImageDataset | Split | tuple[torch.Tensor, torch.Tensor]
+DataLike = Dataset | Split | tuple[torch.Tensor, torch.Tensor]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -45,7 +45,7 @@ def as_split(data: Split | tuple[torch.Tensor, torch.Tensor]) -> Split:
 
 def default_normalization(data: DataLike) -> Normalization:
     """Training-split statistics for a data set; [0, 255] scaling for raw uint8; identity for floats."""
-    if isinstance(data, ImageDataset):
+    if isinstance(data, Dataset):
         return data.normalization()
     x = as_split(data).x
     if x.dtype == torch.uint8:
@@ -192,7 +192,7 @@ class Trainer:
 
 def resolve_splits(data: DataLike, validation_data, config: TrainConfig) -> tuple[Split, Split | None]:
     """The training and validation splits `fit` uses for `data` and `config`."""
-    if isinstance(data, ImageDataset):
+    if isinstance(data, Dataset):
         train, val = data.train, data.val
     else:
         train, val = as_split(data), None
@@ -210,7 +210,7 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
         resume: str | None = None) -> History:
     """Train `model` on `data` and return its `History` (Keras-like: `.history["val_acc"]`).
 
-    `data` is an `ImageDataset` (its train split, and its validation split unless
+    `data` is an `Dataset` (its train split, and its validation split unless
     `config.val_split` or `validation_data` says otherwise) or an (x, y) pair of tensors.
     Inputs are normalised with the training split's statistics (see `default_normalization`);
     `history.normalization` holds them for `evaluate` and `predict`.
@@ -272,9 +272,9 @@ def evaluate(model: nn.Module, data: DataLike, *, split: str = "test",
     """Loss and accuracy of `model` on a split; with `confusion=True` also the confusion matrix
     (rows: true class, columns: predicted)."""
     normalization = normalization or default_normalization(data)
-    s = data.split(split) if isinstance(data, ImageDataset) else as_split(data)
+    s = data.split(split) if isinstance(data, Dataset) else as_split(data)
     dev = next(model.parameters()).device if device is None else torch.device(device)
-    k = data.num_classes if isinstance(data, ImageDataset) else None
+    k = data.num_classes if isinstance(data, Dataset) else None
     loader = BatchLoader(s, batch_size, device=dev, normalization=normalization)
     return run_eval(model.to(dev), loader, confusion=confusion, num_classes=k)
 

@@ -31,6 +31,8 @@ class ModelInfo:
     approx_params: str | None = None    # a paper's rounded figure, e.g. "0.27M": checked to its last digit
     approx_macs: str | None = None      # a paper's rounded multiply-adds at `input_shape`, e.g. "569M"
     params_source: str | None = None    # where the reference figures come from
+    input_dtype: str = "float"          # "long" for models fed word ids (their input_shape is (time,))
+    keras_params: int | None = None     # Keras's printed total where it counts differently (one RNN bias)
 
     def arguments(self) -> dict[str, inspect.Parameter]:
         return dict(inspect.signature(self.builder).parameters)
@@ -42,7 +44,8 @@ _REGISTRY: dict[str, ModelInfo] = {}
 def register_model(*, description: str, paper: str, year: int, input_shape: tuple[int, ...],
                    num_params: int | None = None, trainable_params: int | None = None,
                    non_trainable_params: int | None = None, approx_params: str | None = None,
-                   approx_macs: str | None = None, params_source: str | None = None):
+                   approx_macs: str | None = None, params_source: str | None = None,
+                   input_dtype: str = "float", keras_params: int | None = None):
     """Decorator registering a builder under its function name; refuses duplicates."""
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
@@ -51,7 +54,7 @@ def register_model(*, description: str, paper: str, year: int, input_shape: tupl
         family = fn.__module__.rsplit(".", 1)[-1]
         _REGISTRY[name] = ModelInfo(name, fn, family, description, paper, year, tuple(input_shape),
                                     num_params, trainable_params, non_trainable_params, approx_params,
-                                    approx_macs, params_source)
+                                    approx_macs, params_source, input_dtype, keras_params)
         return fn
     return wrap
 
@@ -65,7 +68,8 @@ def register_builder(name: str, build: Callable[..., nn.Module], module_globals:
     module_globals[name] = build
 
 
-FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet")
+FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet",
+            "rnn", "text")
 
 
 def _ensure_loaded() -> None:

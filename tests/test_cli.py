@@ -214,3 +214,57 @@ def test_summary_strict_fails_on_invalid_geometry(cli):
     assert code == 2 and "invalid architecture" in err and "is not an integer" in err
     code, out, _ = cli("summary", "lenet5", "--input", "1x33x33", "--arg", "input_size=33")
     assert code == 0 and "Warning: layer 'features.2' (MaxPool2d)" in out
+
+
+def test_summary_of_text_models_takes_word_ids(cli):
+    code, out, err = cli("summary", "imdb_simple_rnn")  # the model's own input: 500 word ids
+    assert code == 0, err
+    assert "(1, 500, 32)" in out and "Total params: 322,145" in out and "Keras would print 322,113" in out
+    code, out, err = cli("summary", "imdb_conv1d", "--input", "500", "--dtype", "long")
+    assert code == 0 and "(1, 32, 494)" in out and "Total params: 1,315,937" in out and "Keras would" not in out
+    code, out, err = cli("summary", "imdb_stacked_rnn", "--arg", "include_top=false")
+    assert code == 0 and "(1, 500, 32)" in out and "Keras would print 328,320" in out
+    code, out, err = cli("summary", "imdb_conv1d", "--input", "500", "--dtype", "float")
+    assert code == 2 and "integer word ids" in err
+    code, out, err = cli("summary", "imdb_cnn", "--input", "6")
+    assert code == 2 and "too short" in err
+
+
+def test_study_vanishing_gradients_writes_a_plot_and_a_table(cli, tmp_path):
+    code, out, err = cli("study", "vanishing-gradients", "--epochs", "0", "--out", tmp_path)
+    assert code == 0, err
+    assert "SimpleRNN" in out and "LSTM" in out and "GRU" in out and "first / last" in out
+    assert (tmp_path / "vanishing-gradients.png").stat().st_size > 10_000
+    record = json.loads((tmp_path / "vanishing-gradients.json").read_text())
+    rnn = record["curves"]["initialisation"]["simple_rnn"]
+    assert len(rnn) == 100 and rnn[0] < rnn[-1] / 100  # the SimpleRNN's gradient decays by orders of magnitude
+
+
+def test_study_after_training_shows_lstm_and_gru_keeping_their_gradient():
+    from classicnets.studies import VanishingGradients
+    study = VanishingGradients(length=100, units=32, epochs=8, train_length=50).run(log=lambda s: None)
+    trained = study.curves["trained"]
+    assert trained["simple_rnn"][0] < trained["simple_rnn"][-1] / 1e4      # still vanishing
+    for name in ("lstm", "gru"):
+        assert trained[name][0] > trained[name][-1] / 100, name            # flat within two decades
+        assert study.test_mse[name] < 0.02 < 0.12 < study.test_mse["simple_rnn"]
+
+
+def test_sequence_training_on_the_generated_adding_task_from_the_command_line(cli, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("train", "--model", "gru", "--data", "adding", "--data-arg", "length=10",
+                         "--arg", "units=8", "--epochs", "2", "--out", run, "--progress", "plain")
+    assert code == 0, err
+    assert "Test: loss" in out and "acc" not in out.split("Test:")[1]  # regression: MSE only
+    card = json.loads((run / "model.json").read_text())
+    assert card["task"] == "regression" and card["input_shape"] == [10, 2] and card["args"]["in_features"] == 2
+    code, out, err = cli("evaluate", run)
+    assert code == 0 and out.startswith("test: loss")
+
+
+def test_scale_normalisation_and_image_folder_size_options(cli, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("train", "--epochs", "1", "--normalize", "scale", "--out", run, "--progress", "none")
+    assert code == 0, err
+    norm = json.loads((run / "model.json").read_text())["normalization"]
+    assert norm == {"max_value": 16.0, "mean": [0.0], "std": [1.0]}

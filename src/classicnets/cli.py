@@ -91,15 +91,22 @@ def _progress_callbacks(mode: str):
 
 
 def _fill_model_args(name: str, args: dict[str, Any], input_shape: tuple[int, ...],
-                     num_classes: int | None = None) -> dict[str, Any]:
-    """Give the builder the input's channels and size (and the classes) unless the user set them."""
+                     num_classes: int | None = None, *, num_words: int | None = None,
+                     per_step: bool | None = None) -> dict[str, Any]:
+    """Give the builder what the data decide unless the user set it: the outputs, and the input's
+    channels and size (images, (C, H, W)), length and vocabulary (word ids, (T,)), or length and
+    features (sequences, (T, F))."""
     from .zoo import model_info
 
     params = model_info(name).arguments()
-    given = {"num_classes": num_classes, "in_channels": input_shape[0]}
+    given: dict[str, Any] = {"num_classes": num_classes, "num_words": num_words, "per_step": per_step or None}
     if len(input_shape) == 3:
         h, w = input_shape[1:]
-        given["input_size"] = h if h == w else [h, w]
+        given.update(in_channels=input_shape[0], input_size=h if h == w else [h, w])
+    elif len(input_shape) == 2:
+        given.update(input_size=input_shape[0], in_features=input_shape[1])
+    else:
+        given["input_size"] = input_shape[0]
     filled = dict(args)
     for key, value in given.items():
         if value is not None and key in params and key not in filled:
@@ -125,7 +132,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise UserError(f"{run} has no checkpoint to resume from; it stopped before finishing an epoch")
         overrides = [f.name for cls in (TrainConfig, AugmentConfig) for f in dataclasses.fields(cls)
                      if getattr(a, f.name) is not None and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.data_dir:
+        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
         if a.epochs is not None and a.epochs != cfg.train.epochs:
             if cfg.train.schedule in ("onecycle", "cosine"):
@@ -137,20 +144,22 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.data and (Path(a.data).is_dir() or a.data.endswith(".npz")):
             a.data = str(Path(a.data).resolve())  # the run must find it again from anywhere
         cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
-                               model_args=parse_model_args(a.arg),
+                               data_args=parse_model_args(a.data_arg), model_args=parse_model_args(a.arg),
                                train=dataclass_from_args(TrainConfig, a),
                                augment=dataclass_from_args(AugmentConfig, a, base.augment))
     device = resolve_device(cfg.train.device)
-    data = load_dataset(cfg.data, data_dir=cfg.data_dir)
+    data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     skipped = data.meta.get("skipped") or []
     if skipped:
         print(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
               + (", ..." if len(skipped) > 3 else ""), file=sys.stderr)
     torch.manual_seed(cfg.train.seed)
-    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_classes)
+    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_outputs,
+                                      num_words=data.meta.get("num_words"), per_step=data.meta.get("per_step"))
     from .zoo import create
     model = create(cfg.model, **cfg.model_args)
-    summarize(model, data.input_shape)  # a clear error now if the input does not fit the model
+    # a clear error now if the input does not fit the model
+    summarize(model, data.input_shape, dtype=torch.long if data.kind == "tokens" else torch.float32)
 
     if a.resume:
         run, resume = Path(a.resume), Path(a.resume) / rundir.CHECKPOINT
@@ -160,7 +169,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise UserError(f"{run} already holds a run; continue it with --resume {run} or choose "
                             f"another --out")
         resume = None
-    normalization = data.normalization()
+    normalization = data.normalization(cfg.train.normalize)
     command = " ".join([PROG, *sys.argv[1:]])
     if a.resume:  # keep the original record; note each resumption
         record = {**rundir.read_json(run / rundir.CONFIG, "run configuration"), **cfg.to_dict()}
@@ -170,8 +179,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         record = {**cfg.to_dict(), "device": str(device), "environment": environment(),
                   "command": command}
     write_json(run / rundir.CONFIG, record)
-    rundir.write_card(run, rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape),
-                                            data.classes, normalization.to_dict(), cfg.data))
+    vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
+    rundir.write_card(run, rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
+                                            normalization.to_dict() if normalization else None, cfg.data,
+                                            cfg.data_args, data.task, vocab))
     mode = "none" if a.quiet else a.progress
     callbacks = [*_progress_callbacks(mode), CSVLogger(run / rundir.METRICS),
                  Checkpoint(run / rundir.CHECKPOINT)]
@@ -189,8 +200,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     if data.test is not None:
         test = evaluate(model, data, split="test", normalization=normalization,
                         batch_size=cfg.train.eval_batch_size)
-        results.update(test_loss=test["loss"], test_acc=test["acc"])
-        print(f"Test: loss {test['loss']:.4f} - acc {test['acc']:.4f} ({len(data.test):,} samples)")
+        results.update({f"test_{k}": v for k, v in test.items()})
+        print(f"Test: {_metrics(test)} ({len(data.test):,} samples)")
     write_json(run / rundir.RESULTS, results)
     if not a.quiet:
         print(f"Saved {run}")
@@ -208,10 +219,17 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .train.engine import evaluate
 
     model, card = rundir.load_model(a.run)
-    data = load_dataset(card.data, data_dir=rundir.read_config(a.run).data_dir)
-    out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True)
+    cfg = rundir.read_config(a.run)
+    data = load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
+    out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True, task=card.task)
     n = len(data.split(a.split))
-    print(f"{a.split}: loss {out['loss']:.4f} - acc {out['acc']:.4f} ({n:,} samples)")
+    print(f"{a.split}: {_metrics(out)} ({n:,} samples)")
+    results_path = Path(a.run) / rundir.RESULTS
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.update({f"{a.split}_{k}": v for k, v in out.items() if k != "confusion"})
+    if "confusion" not in out:  # regression: no classes to confuse
+        write_json(results_path, results)
+        return 0
     cm = out["confusion"]
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("true \\ pred")
@@ -222,16 +240,14 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     Console().print(table)
     png = Path(a.run) / f"confusion-{a.split}.png"
     plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({a.split})")
-    results_path = Path(a.run) / rundir.RESULTS
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results.update({f"{a.split}_loss": out["loss"], f"{a.split}_acc": out["acc"],
-                    f"{a.split}_confusion": cm.tolist()})
+    results[f"{a.split}_confusion"] = cm.tolist()
     write_json(results_path, results)
     print(f"Saved {png}")
     return 0
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
+    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -241,8 +257,32 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     model, card = rundir.load_model(a.run)
     norm = card.norm
-    names, x = read_inputs(a.files, tuple(card.input_shape), norm.max_value, invert=a.invert)
-    probs = predict(model, x, normalization=norm)
+    if a.text:
+        if a.files:
+            raise UserError("give either files or --text, not both")
+        x = torch.from_numpy(card.vocabulary.encode_padded(a.text))
+        names = [t if len(t) <= 60 else t[:57] + "..." for t in a.text]
+    elif not a.files:
+        raise UserError("nothing to predict: give image or .npy files, or --text \"some words\" for a text model")
+    elif card.vocab is not None:
+        raise UserError(f"{card.name} reads text; pass it with --text \"...\"")
+    else:
+        names, x = read_inputs(a.files, tuple(card.input_shape), norm.max_value if norm else 1.0,
+                               invert=a.invert)
+    probs = predict(model, x, normalization=norm, task=card.task)
+    if card.task == "regression":
+        for name, v in zip(names, probs.tolist()):
+            print(f"{name}: {v}")
+        return 0
+    if card.task == "binary":
+        table = Table()
+        table.add_column("input", overflow="fold")
+        table.add_column("class")
+        table.add_column(f"P({card.classes[1]})", justify="right")
+        for name, (_, p) in zip(names, probs.tolist()):
+            table.add_row(name, card.classes[int(p > 0.5)], f"{p:.1%}")
+        Console(width=max(80, Console().width)).print(table)
+        return 0
     k = max(1, min(a.top_k, len(card.classes)))
     top_p, top_i = probs.topk(k, dim=1)
     table = Table()
@@ -262,7 +302,9 @@ def cmd_summary(a: argparse.Namespace) -> int:
     from .inspect import parse_input, summarize, to_fully_convolutional
     from .zoo import create, model_info
 
-    shape = parse_input(a.input) if a.input else model_info(a.model).input_shape
+    info = model_info(a.model)
+    shape = parse_input(a.input) if a.input else info.input_shape
+    dtype = {"long": torch.long, "float": torch.float32}[a.dtype or info.input_dtype]
     native = parse_input(a.fcn) if a.fcn else shape  # a converted model is built for its native input
     args = _fill_model_args(a.model, parse_model_args(a.arg), native)
     with torch.device("meta"):  # shapes only: no memory for weights, no time for initialisation
@@ -271,9 +313,34 @@ def cmd_summary(a: argparse.Namespace) -> int:
             model = to_fully_convolutional(model, native)
     name = f"{a.model} (fully convolutional)" if a.fcn else a.model
     s = summarize(model, shape, batch=a.batch, name=name, depth=a.depth, fold_blocks=a.fold_blocks,
-                  strict=a.strict)
+                  strict=a.strict, dtype=dtype)
     s.render(print)
     return 0
+
+
+def cmd_study(a: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .fileio import write_json
+    from .studies import VanishingGradients
+
+    for opt in ("length", "units", "train_length"):
+        if getattr(a, opt) < 2:
+            raise UserError(f"--{opt.replace('_', '-')} must be at least 2; got {getattr(a, opt)}")
+    if a.epochs < 0:
+        raise UserError(f"--epochs must be 0 or more; got {a.epochs}")
+    study = VanishingGradients(length=a.length, units=a.units, epochs=a.epochs, train_length=a.train_length,
+                               seed=a.seed).run(log=lambda s: print(s, flush=True))
+    Console(width=max(100, Console().width)).print(study.table())
+    out = Path(a.out)
+    study.plot(out / "vanishing-gradients.png")
+    write_json(out / "vanishing-gradients.json", study.to_dict())
+    print(f"Saved {out / 'vanishing-gradients.png'} and {out / 'vanishing-gradients.json'}")
+    return 0
+
+
+def _metrics(out: dict[str, Any]) -> str:
+    return " - ".join(f"{k} {out[k]:.4f}" for k in ("loss", "acc") if k in out)
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -326,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="data set name (default: digits; see `classicnets datasets`), an image "
                    "folder with one sub-folder per class, or a .npz file with x_train/y_train")
     t.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    t.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
+                   help="data set option, repeatable: e.g. num_words=5000 and maxlen=100 for imdb, "
+                        "length=100 for adding, size=128 for an image folder")
     t.add_argument("--data-dir", help="directory holding the data set's files if you already have them "
                    "(otherwise they are downloaded into $CLASSICNETS_DATA, default ~/.cache/classicnets)")
     t.add_argument("--out", help="run directory (default: RUNS_DIR/<time>-<model>-<data>)")
@@ -343,9 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("test", "val", "train"), default="test")
     e.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays with a run's model")
+    pr = sub.add_parser("predict", help="classify images (PNG/JPEG), .npy arrays or text with a run's model")
     pr.add_argument("run", help="run directory")
-    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("files", nargs="*", metavar="FILE")
+    pr.add_argument("--text", action="append", metavar="TEXT",
+                    help="text for a model trained on text (repeatable), encoded with the run's vocabulary")
     pr.add_argument("-k", "--top-k", type=int, default=3, help="classes to show per input (default: 3)")
     pr.add_argument("--invert", action="store_true",
                     help="invert image intensities (dark ink on light paper, for models trained on "
@@ -354,7 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="layer table, parameters, multiply-adds, activation memory")
     s.add_argument("model")
-    s.add_argument("--input", help="input size CxHxW (default: the model's own)")
+    s.add_argument("--input", help="input size: CxHxW for images, T for word ids, TxF for sequences "
+                   "(default: the model's own)")
+    s.add_argument("--dtype", choices=("float", "long"),
+                   help="input type: long for word ids (default: the model's own)")
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory totals (default: 1)")
     s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
     s.add_argument("--depth", type=int, help="fold modules this many levels down into one row each")
@@ -369,6 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list registered models")
     m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*'")
     m.set_defaults(func=cmd_models)
+
+    st = sub.add_parser("study", help="experiments that teach (vanishing-gradients)",
+                        description="vanishing-gradients: ||dL/dx_t|| per time step for SimpleRNN, LSTM and "
+                        "GRU, at initialisation and after training on the adding problem; a table and a PNG.")
+    st.add_argument("name", choices=("vanishing-gradients",))
+    st.add_argument("--length", type=int, default=100, help="steps of the measured sequences (default: 100)")
+    st.add_argument("--units", type=int, default=32, help="width of each network (default: 32)")
+    st.add_argument("--epochs", type=int, default=8,
+                    help="training epochs on the adding problem before measuring again; 0: initialisation only "
+                         "(default: 8, about a minute per network on 2 CPU cores)")
+    st.add_argument("--train-length", type=int, default=50, help="steps of the training sequences (default: 50)")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--out", default="studies", help="directory for the PNG and JSON (default: studies)")
+    st.set_defaults(func=cmd_study)
 
     d = sub.add_parser("datasets", help="list data sets")
     d.set_defaults(func=cmd_datasets)

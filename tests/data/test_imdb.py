@@ -1,5 +1,7 @@
 """IMDB from a small archive in the aclImdb layout, downloaded from a local server."""
 import hashlib
+import json
+import random
 import io
 import tarfile
 
@@ -116,3 +118,40 @@ def test_offline_without_the_archive_is_one_sentence(server, monkeypatch):
     monkeypatch.setenv("CLASSICNETS_OFFLINE", "1")
     with pytest.raises(UserError, match=r"imdb needs aclImdb_v1.tar.gz.*ai.stanford.edu.*put it in"):
         load_dataset("imdb")
+
+
+def test_train_evaluate_and_predict_text_from_the_command_line(cli, tmp_path, monkeypatch):
+    have = tmp_path / "have"
+    have.mkdir()
+    rng = random.Random(0)
+    good, bad, neutral = ["wonderful", "great", "best", "superb"], ["terrible", "boring", "worst", "awful"], \
+        ["a", "the", "film", "plot", "actor", "story"]
+    review = lambda words: " ".join(rng.sample(words, 2) + rng.sample(neutral, 3))  # noqa: E731
+    many = {("train", "pos" if i % 2 else "neg", f"{i}_{9 if i % 2 else 2}.txt"): review(good if i % 2 else bad)
+            for i in range(60)}
+    many.update({("test", "pos", "0_9.txt"): "Wonderful, great: the film, a story",
+                 ("test", "neg", "0_1.txt"): "Terrible, boring: the plot, an actor"})
+    data = archive_bytes(reviews=many)
+    (have / "aclImdb_v1.tar.gz").write_bytes(data)
+    monkeypatch.setattr(imdb, "ACLIMDB", RemoteFile("aclImdb_v1.tar.gz", "https://example.org/aclImdb_v1.tar.gz",
+                                                   hashlib.md5(data).hexdigest()))
+    monkeypatch.setenv("CLASSICNETS_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLASSICNETS_OFFLINE", "1")
+    run = tmp_path / "run"
+    code, out, err = cli("train", "--model", "imdb_simple_rnn", "--data", "imdb", "--data-dir", have,
+                         "--data-arg", "num_words=40", "--data-arg", "maxlen=12", "--arg", "units=8",
+                         "--epochs", "20", "--lr", "0.01", "--out", run, "--progress", "none")
+    assert code == 0, err
+    assert "Test: loss" in out and "acc 1.0000" in out
+    card = json.loads((run / "model.json").read_text())
+    # 14 training words + ids 0-3 (padding, start, OOV, unused): fewer than num_words=40
+    assert card["task"] == "binary" and card["args"]["num_words"] == 18 and card["vocab"]["maxlen"] == 12
+    assert card["normalization"] is None and len(card["vocab"]["words"]) == 14
+    code, out, err = cli("predict", run, "--text", "wonderful great film story", "--text", "awful, boring plot")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if "wonderful" in line or "boring" in line]
+    assert "positive" in rows[0] and "negative" in rows[1] and "P(positive)" in out
+    code, out, err = cli("evaluate", run)
+    assert code == 0 and "test: loss" in out and "negative" in out
+    code, out, err = cli("predict", run, "some.png")
+    assert code == 2 and "reads text; pass it with --text" in err

@@ -68,3 +68,11 @@ def test_train_on_an_image_folder_from_the_cli(folder, cli, tmp_path):
     assert "Skipped 2 file(s) that are not readable images" in err and "(4 samples)" in out
     code, out, _ = cli("evaluate", tmp_path / "run")
     assert code == 0 and "cats" in out
+
+
+def test_the_image_size_of_a_folder_is_a_data_option(folder, cli, tmp_path):
+    code, out, err = cli("train", "--data", folder, "--data-arg", "size=40", "--epochs", 1, "--model", "lenet",
+                         "--out", tmp_path / "run", "-q")
+    assert code == 0, err
+    card = (tmp_path / "run" / "model.json").read_text()
+    assert '"input_shape": [\n    3,\n    40,\n    40\n  ]' in card or '"input_shape": [3, 40, 40]' in card

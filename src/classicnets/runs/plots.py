@@ -19,9 +19,10 @@ def _save(fig, path: str | os.PathLike) -> None:
 
 def plot_curves(history: dict[str, list[float]], path: str | os.PathLike, title: str = "") -> None:
     """Training and validation loss (left) and accuracy (right) against epochs."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = [("loss", "Loss")] + ([("acc", "Accuracy")] if "acc" in history else [])  # no accuracy: regression
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     epochs = range(1, len(history.get("loss", [])) + 1)
-    for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")):
+    for ax, (metric, label) in zip(axes[0], panels):
         if metric in history:
             ax.plot(epochs, history[metric], "o-", ms=3, label=f"training {label.lower()}")
         if f"val_{metric}" in history:

@@ -6,7 +6,8 @@
       curves.png         loss and accuracy against epochs
       checkpoint.safetensors   full training state after the last finished epoch (for --resume)
       model.safetensors  final weights (the best epoch's with keep_best)
-      model.json         registry name and arguments, input shape, classes, normalisation
+      model.json         registry name and arguments, input shape, classes, task, normalisation,
+                         and for text the vocabulary and its encoding settings
       results.json       test loss and accuracy (and whatever `evaluate` adds)
 
 Every file is written atomically.
@@ -41,6 +42,7 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)  # builder keyword arguments
     data: str = "digits"                                   # data set registry name
     data_dir: str | None = None                            # directory of data files the user already has
+    data_args: dict[str, Any] = field(default_factory=dict)  # data set loader options (num_words, length...)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(translate=1))
 
@@ -51,7 +53,7 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         try:
             return cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
-                       data_dir=d.get("data_dir"),
+                       data_dir=d.get("data_dir"), data_args=dict(d.get("data_args") or {}),
                        train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]))
         except (KeyError, TypeError) as e:
             raise UserError(f"run configuration is incomplete or from another version: {e}") from None
@@ -63,18 +65,28 @@ class ModelCard:
 
     name: str
     args: dict[str, Any]
-    input_shape: list[int]          # (C, H, W)
+    input_shape: list[int]          # (C, H, W), (T,) word ids or (T, F) sequences
     classes: list[str]
-    normalization: dict[str, Any]   # Normalization.to_dict()
+    normalization: dict[str, Any] | None  # Normalization.to_dict(); None for word ids and sequences
     data: str
+    data_args: dict[str, Any] = field(default_factory=dict)
+    task: str = "multiclass"        # multiclass, binary or regression (see train.engine)
+    vocab: dict[str, Any] | None = None   # data.text.Vocabulary.to_dict() for text models
 
     def build(self) -> nn.Module:
         from ..zoo import create
         return create(self.name, **self.args)
 
     @property
-    def norm(self) -> Normalization:
-        return Normalization.from_dict(self.normalization)
+    def norm(self) -> Normalization | None:
+        return Normalization.from_dict(self.normalization) if self.normalization else None
+
+    @property
+    def vocabulary(self):
+        from ..data.text import Vocabulary
+        if self.vocab is None:
+            raise UserError(f"model {self.name} was not trained on text; it has no vocabulary to read --text with")
+        return Vocabulary.from_dict(self.vocab)
 
 
 def new_run_dir(base: str | os.PathLike, model: str, data: str) -> Path:

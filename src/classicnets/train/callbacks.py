@@ -44,13 +44,17 @@ class Meter:
         self.steps = steps
         self.step = 0
         self.loss_sum: torch.Tensor | None = None
-        self.correct: torch.Tensor | None = None
-        self.seen = 0
+        self.correct: torch.Tensor | None = None  # None for regression: no accuracy
+        self.seen = 0       # examples
+        self.targets = 0    # predicted values (examples x steps for per-step targets)
 
     def values(self) -> dict[str, float]:
         if not self.seen:
             return {}
-        return {"loss": self.loss_sum.item() / self.seen, "acc": self.correct.item() / self.seen}
+        out = {"loss": self.loss_sum.item() / self.seen}
+        if self.correct is not None and self.targets:
+            out["acc"] = self.correct.item() / self.targets
+        return out
 
 
 def _improved(monitor: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:

@@ -27,3 +27,4 @@ class TrainConfig:
     compile: Literal["auto", "on", "off"] = "auto"        # torch.compile; auto: on for CUDA
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
+    normalize: Literal["standardize", "scale"] = "standardize"  # images: per-channel mean/std of the training split, or scale to [0, 1]

@@ -2,7 +2,14 @@
 
 The loop is the one a careful PyTorch user writes by hand (forward, loss, backward, step) with the
 epoch's loss and accuracy summed on the device, so nothing waits for the device per step. On CUDA
-it adds channels_last, bf16 autocast and torch.compile (each switchable in `TrainConfig`).
+it adds channels_last (for images), bf16 autocast and torch.compile (each switchable in `TrainConfig`).
+
+The loss follows the data set's task (`Dataset.task`, or from the targets' dtype for tensors):
+- multiclass: softmax cross-entropy over the last axis, so (batch, classes) logits against (batch,)
+  labels, or (batch, time, classes) against (batch, time) for per-step targets (the copy task);
+- binary: one logit per example and binary cross-entropy (Keras's Dense(1, sigmoid) with
+  binary_crossentropy, the sigmoid folded into the loss for stability); accuracy at logit > 0;
+- regression: mean squared error, no accuracy (the adding problem).
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.augment import AugmentConfig, Augmenter
-from ..data.core import BatchLoader, Dataset, Normalization, Split, stratified_split
+from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, stratified_split
 from ..errors import UserError
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
 from .checkpoint import load_state
@@ -43,34 +50,64 @@ def as_split(data: Split | tuple[torch.Tensor, torch.Tensor]) -> Split:
     return data if isinstance(data, Split) else Split(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
 
 
-def default_normalization(data: DataLike) -> Normalization:
-    """Training-split statistics for a data set; [0, 255] scaling for raw uint8; identity for floats."""
+def default_normalization(data: DataLike, mode: str = "standardize") -> Normalization | None:
+    """Training-split statistics for a data set (or [0, 1] scaling with mode 'scale'); for raw
+    tensors: per-channel statistics of uint8 images, identity for float images, None for sequences."""
     if isinstance(data, Dataset):
-        return data.normalization()
-    x = as_split(data).x
-    if x.dtype == torch.uint8:
-        return Normalization.fit(x, 255.0)
-    return Normalization.identity(x.shape[1])
+        return data.normalization(mode)
+    split = as_split(data)
+    if split.kind != "image":
+        return None
+    if split.x.dtype == torch.uint8:
+        return Normalization.scale(split.x.shape[1], 255.0) if mode == "scale" else Normalization.fit(split.x, 255.0)
+    return Normalization.identity(split.x.shape[1])
+
+
+def task_of(data: DataLike) -> Task:
+    """The data set's task; for tensors: regression for float targets, else multiclass."""
+    if isinstance(data, Dataset):
+        return data.task
+    return "regression" if as_split(data).y.is_floating_point() else "multiclass"
+
+
+def make_loss(task: Task, label_smoothing: float = 0.0, reduction: str = "mean"):
+    """loss(logits, targets) for a task (see the module docstring)."""
+    if task == "binary":
+        return lambda logits, y: F.binary_cross_entropy_with_logits(
+            logits.float().reshape(y.shape), y.float(), reduction=reduction)
+    if task == "regression":
+        return lambda out, y: F.mse_loss(out.float().reshape(y.shape), y.float(), reduction=reduction)
+    return lambda logits, y: F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                             label_smoothing=label_smoothing, reduction=reduction)
+
+
+def predictions(task: Task, logits: torch.Tensor, y_shape: torch.Size | tuple) -> torch.Tensor:
+    """Predicted classes, shaped like the targets (binary: logit > 0)."""
+    if task == "binary":
+        return (logits.reshape(y_shape) > 0).long()
+    return logits.argmax(-1).reshape(y_shape)
 
 
 def _check_input(model_input: tuple[int, ...], split: Split, what: str) -> None:
     if tuple(split.x.shape[1:]) != tuple(model_input):
-        raise UserError(f"{what} images are {tuple(split.x.shape[1:])} but training images are "
-                        f"{tuple(model_input)} (C, H, W)")
+        raise UserError(f"{what} inputs are {tuple(split.x.shape[1:])} but training inputs are "
+                        f"{tuple(model_input)}")
 
 
 class Trainer:
     """The state of one training run; `fit` drives it. Callbacks read and change it."""
 
     def __init__(self, model: nn.Module, train: Split, val: Split | None, config: TrainConfig,
-                 normalization: Normalization, augment: AugmentConfig | None,
-                 callbacks: list[Callback]):
+                 normalization: Normalization | None, augment: AugmentConfig | None,
+                 callbacks: list[Callback], task: Task = "multiclass"):
         self.config = cfg = config
         self.device = resolve_device(cfg.device)
         cuda = self.device.type == "cuda"
         self.model = model.to(self.device)
-        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
-        if cuda:
+        self.task = task
+        images = train.kind == "image"
+        self.memory_format = torch.channels_last if cuda and images else torch.contiguous_format
+        if cuda and images:
             self.model.to(memory_format=torch.channels_last)
         self.forward = (torch.compile(self.model)
                         if cfg.compile == "on" or (cfg.compile == "auto" and cuda) else self.model)
@@ -79,7 +116,7 @@ class Trainer:
             else contextlib.nullcontext
         self.normalization = normalization
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        aug = Augmenter(augment) if augment is not None and augment.enabled else None
+        aug = Augmenter(augment) if augment is not None and augment.enabled and images else None
         self.train_loader = BatchLoader(train, cfg.batch_size, device=self.device, shuffle=True,
                                         normalization=normalization, generator=self.generator, augment=aug)
         self.val_loader = (BatchLoader(val, cfg.eval_batch_size, device=self.device,
@@ -134,18 +171,20 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------
     def train_epoch(self, batch_callbacks: list[Callback]) -> dict[str, float]:
         model, opt, sched, fwd = self.model, self.optimizer, self.scheduler, self.forward
-        smoothing = self.config.label_smoothing
+        task = self.task
+        loss_fn = make_loss(task, self.config.label_smoothing)
+        scored = task != "regression"
         meter = Meter(self.steps_per_epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        seen = 0
+        seen = targets = 0
         model.train()
         for step, (xb, yb) in enumerate(self.train_loader):
             if self.memory_format is torch.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                logits = fwd(xb)                                         # (batch, classes)
-                loss = F.cross_entropy(logits, yb, label_smoothing=smoothing)
+                logits = fwd(xb)                                         # (batch, [time,] outputs)
+                loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -153,13 +192,19 @@ class Trainer:
                 sched.step()
             n = yb.shape[0]
             loss_sum += loss.detach() * n
-            correct += (logits.argmax(1) == yb).sum()
             seen += n
+            if scored:
+                correct += (predictions(task, logits.detach(), yb.shape) == yb).sum()
+                targets += yb.numel()
             if batch_callbacks:
-                meter.step, meter.loss_sum, meter.correct, meter.seen = step + 1, loss_sum, correct, seen
+                meter.step, meter.loss_sum, meter.seen = step + 1, loss_sum, seen
+                meter.correct, meter.targets = (correct, targets) if scored else (None, 0)
                 for cb in batch_callbacks:
                     cb.on_batch_end(self, step, meter)
-        return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen}
+        logs = {"loss": loss_sum.item() / seen}
+        if scored:
+            logs["acc"] = correct.item() / targets
+        return logs
 
     def run(self) -> History:
         batch_cbs = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
@@ -176,7 +221,7 @@ class Trainer:
                                     f"lower the learning rate (now {self.config.lr})")
                 if self.val_loader is not None:
                     logs.update({f"val_{k}": v for k, v in
-                                 run_eval(self.model, self.val_loader, self.autocast).items()})
+                                 run_eval(self.model, self.val_loader, self.autocast, task=self.task).items()})
                 logs["lr"] = self.optimizer.param_groups[0]["lr"]
                 self.history.append(epoch, logs)
                 self.epoch = epoch + 1
@@ -207,13 +252,14 @@ def resolve_splits(data: DataLike, validation_data, config: TrainConfig) -> tupl
 def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
         augment: AugmentConfig | None = None, validation_data: Split | tuple | None = None,
         normalization: Normalization | None = None, callbacks: list[Callback] | tuple = (),
-        resume: str | None = None) -> History:
+        resume: str | None = None, task: Task | None = None) -> History:
     """Train `model` on `data` and return its `History` (Keras-like: `.history["val_acc"]`).
 
-    `data` is an `Dataset` (its train split, and its validation split unless
-    `config.val_split` or `validation_data` says otherwise) or an (x, y) pair of tensors.
-    Inputs are normalised with the training split's statistics (see `default_normalization`);
-    `history.normalization` holds them for `evaluate` and `predict`.
+    `data` is a `Dataset` (its train split, and its validation split unless
+    `config.val_split` or `validation_data` says otherwise) or an (x, y) pair of tensors: images
+    (N, C, H, W), word ids (N, T) or sequences (N, T, F). `task` (default: the data set's, see
+    `task_of`) picks the loss. Images are normalised with the training split's statistics (see
+    `default_normalization`); `history.normalization` holds them for `evaluate` and `predict`.
     `resume` names a checkpoint written by the `Checkpoint` callback to continue from.
     """
     config = config or TrainConfig()
@@ -225,14 +271,17 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
     if config.monitor.startswith("val_") and val is None and (config.early_stopping or config.keep_best):
         raise UserError(f"monitoring {config.monitor} needs validation data; "
                         f"set val_split or monitor 'loss'")
-    normalization = normalization or default_normalization(data)
+    normalization = normalization or default_normalization(data, config.normalize)
+    task = task or task_of(data)
+    if task == "regression" and config.monitor.endswith("acc") and (config.early_stopping or config.keep_best):
+        raise UserError(f"a regression task has no accuracy to monitor; use --monitor val_loss or loss")
     torch.manual_seed(config.seed)  # weights are initialised by the caller, dropout draws from here
     cbs = list(callbacks)
     if config.early_stopping:
         cbs.append(EarlyStopping(config.early_stopping, config.monitor))
     if config.keep_best:
         cbs.append(KeepBest(config.monitor))
-    trainer = Trainer(model, train, val, config, normalization, augment, cbs)
+    trainer = Trainer(model, train, val, config, normalization, augment, cbs, task)
     if resume is not None:
         trainer.load_checkpoint(resume)
     history = trainer.run()
@@ -242,53 +291,74 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
 
 @torch.no_grad()
 def run_eval(model: nn.Module, loader: BatchLoader, autocast=contextlib.nullcontext,
-             confusion: bool = False, num_classes: int | None = None) -> dict[str, Any]:
+             confusion: bool = False, num_classes: int | None = None,
+             task: Task = "multiclass") -> dict[str, Any]:
+    """Mean loss (per target value, as in training) and accuracy over a loader; with `confusion`
+    also the confusion matrix (rows: true class, columns: predicted)."""
     was_training = model.training
     model.eval()
+    loss_fn = make_loss(task, reduction="sum")
     loss_sum = torch.zeros((), dtype=torch.float64, device=loader.y.device)
     correct = torch.zeros((), dtype=torch.int64, device=loader.y.device)
     preds = []
     for xb, yb in loader:
         with autocast():
             logits = model(xb)
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-        p = logits.argmax(1)
-        correct += (p == yb).sum()
-        if confusion:
-            preds.append(p)
+        loss_sum += loss_fn(logits.float(), yb)
+        if task != "regression":
+            p = predictions(task, logits, yb.shape)
+            correct += (p == yb).sum()
+            if confusion:
+                preds.append(p)
     model.train(was_training)
-    n = len(loader.y)
-    out: dict[str, Any] = {"loss": loss_sum.item() / n, "acc": correct.item() / n}
-    if confusion:
-        k = num_classes or int(max(loader.y.max().item(), 0)) + 1
-        pred = torch.cat(preds)
-        out["confusion"] = torch.bincount(loader.y * k + pred, minlength=k * k).view(k, k).cpu()
+    values = loader.y.numel()
+    out: dict[str, Any] = {"loss": loss_sum.item() / values}
+    if task != "regression":
+        out["acc"] = correct.item() / values
+        if confusion:
+            k = num_classes or int(max(loader.y.max().item(), 1)) + 1
+            pred = torch.cat(preds).reshape(-1)
+            out["confusion"] = torch.bincount(loader.y.reshape(-1) * k + pred, minlength=k * k).view(k, k).cpu()
     return out
 
 
 def evaluate(model: nn.Module, data: DataLike, *, split: str = "test",
              normalization: Normalization | None = None, batch_size: int = 1024,
-             device: str | torch.device | None = None, confusion: bool = False) -> dict[str, Any]:
+             device: str | torch.device | None = None, confusion: bool = False,
+             task: Task | None = None) -> dict[str, Any]:
     """Loss and accuracy of `model` on a split; with `confusion=True` also the confusion matrix
-    (rows: true class, columns: predicted)."""
+    (rows: true class, columns: predicted). Regression reports the loss (MSE) only."""
     normalization = normalization or default_normalization(data)
     s = data.split(split) if isinstance(data, Dataset) else as_split(data)
     dev = next(model.parameters()).device if device is None else torch.device(device)
     k = data.num_classes if isinstance(data, Dataset) else None
     loader = BatchLoader(s, batch_size, device=dev, normalization=normalization)
-    return run_eval(model.to(dev), loader, confusion=confusion, num_classes=k)
+    return run_eval(model.to(dev), loader, confusion=confusion, num_classes=k, task=task or task_of(data))
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, normalization: Normalization | None = None,
-            batch_size: int = 1024) -> torch.Tensor:
-    """Class probabilities (N, classes) for raw images `x` (N, C, H, W) in the training data's units."""
-    normalization = normalization or default_normalization((x, torch.zeros(len(x), dtype=torch.long)))
+            batch_size: int = 1024, task: Task = "multiclass") -> torch.Tensor:
+    """Class probabilities (N, [time,] classes) for raw inputs `x` in the training data's units:
+    images (N, C, H, W), word ids (N, T) or sequences (N, T, F). Binary tasks give (N, 2):
+    [P(negative), P(positive)]; regression gives the model's outputs."""
+    x = torch.as_tensor(x)
+    split = Split(x, torch.zeros(len(x), dtype=torch.long))
+    if normalization is None and split.kind == "image":
+        normalization = default_normalization(split)
+    convert = normalization if normalization is not None else (
+        (lambda t: t.long()) if split.kind == "tokens" else (lambda t: t.float()))
     dev = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [torch.softmax(model(normalization(x[i:i + batch_size].to(dev))).float(), 1)
-           for i in range(0, len(x), batch_size)]
+    out = []
+    for i in range(0, len(x), batch_size):
+        logits = model(convert(x[i:i + batch_size].to(dev))).float()
+        if task == "binary":
+            p = torch.sigmoid(logits.reshape(len(logits)))
+            out.append(torch.stack([1 - p, p], dim=1))
+        else:
+            out.append(logits if task == "regression" else torch.softmax(logits, -1))
     model.train(was_training)
     return torch.cat(out).cpu()
 

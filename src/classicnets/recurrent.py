@@ -129,25 +129,33 @@ class Recurrent(nn.Module):
             w_ih, w_hh = getattr(self.rnn, f"weight_ih_l0{sfx}"), getattr(self.rnn, f"weight_hh_l0{sfx}")
             b_ih, b_hh = getattr(self.rnn, f"bias_ih_l0{sfx}"), getattr(self.rnn, f"bias_hh_l0{sfx}")
             xs = x.flip(1) if d else x
-            gi = F.linear(xs, w_ih, b_ih)                         # all steps' input projections at once
-            h = x.new_zeros(b, self.units)
-            c = x.new_zeros(b, self.units)
-            mask = (torch.bernoulli(x.new_full((b, self.units), keep)) / keep
+            u = self.units
+            gru = self.cell == "gru"
+            # all steps' input projections in one matmul; the hidden bias joins them except in the
+            # GRU, whose reset gate multiplies the recurrent term with its bias
+            # unbind once: indexing gi[:, i] per step would make backward build a full-size
+            # gradient for every step (quadratic in the length)
+            gi = F.linear(xs, w_ih, b_ih if gru else b_ih + b_hh).unbind(1)
+            w_hh_t = w_hh.t()
+            h = x.new_zeros(b, u)
+            c = x.new_zeros(b, u)
+            mask = (torch.bernoulli(x.new_full((b, u), keep)) / keep
                     if self.recurrent_dropout and self.training else None)
             steps = []
             for i in range(t):
-                gh = F.linear(h * mask if mask is not None else h, w_hh, b_hh)
+                hm = h * mask if mask is not None else h
                 if self.cell == "simple":
-                    h = torch.tanh(gi[:, i] + gh)
+                    h = torch.tanh(torch.addmm(gi[i], hm, w_hh_t))
                 elif self.cell == "lstm":
-                    ig, fg, gg, og = (gi[:, i] + gh).chunk(4, dim=1)
-                    c = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(gg)
-                    h = torch.sigmoid(og) * torch.tanh(c)
+                    gates = torch.addmm(gi[i], hm, w_hh_t)            # i, f, g, o
+                    sig = torch.sigmoid(gates)
+                    c = torch.addcmul(sig[:, u:2 * u] * c, sig[:, :u], torch.tanh(gates[:, 2 * u:3 * u]))
+                    h = sig[:, 3 * u:] * torch.tanh(c)
                 else:
-                    ir, iz, in_ = gi[:, i].chunk(3, dim=1)
-                    hr, hz, hn = gh.chunk(3, dim=1)
-                    r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                    h = (1 - z) * torch.tanh(in_ + r * hn) + z * h
+                    gh = torch.addmm(b_hh, hm, w_hh_t)                    # r, z, n
+                    rz = torch.sigmoid(gi[i][:, :2 * u] + gh[:, :2 * u])
+                    n = torch.tanh(torch.addcmul(gi[i][:, 2 * u:], rz[:, :u], gh[:, 2 * u:]))
+                    h = torch.lerp(n, h, rz[:, u:])                       # (1 - z) * n + z * h
                 steps.append(h)
             out = torch.stack(steps, dim=1)
             outs.append(out.flip(1) if d else out)

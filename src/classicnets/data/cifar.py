@@ -23,15 +23,24 @@ CIFAR100 = RemoteFile("cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kr
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def parse_batches(blobs: list[bytes], label_bytes: int, label_index: int, name: str) -> Split:
-    """Records of `label_bytes` label bytes then 3x32x32 pixels -> Split (N, 3, 32, 32) uint8."""
+def read_batches(paths: list, label_bytes: int, label_index: int, name: str) -> Split:
+    """Records of `label_bytes` label bytes then 3x32x32 pixels -> Split (N, 3, 32, 32) uint8, each
+    file read straight into the final tensors, so loading holds the data set once plus one file."""
     record = label_bytes + 3072
-    data = b"".join(blobs)
-    if not data or len(data) % record:
-        raise UserError(f"{name}: {len(data)} bytes is not a whole number of {record}-byte records")
-    rows = np.frombuffer(data, np.uint8).reshape(-1, record)
-    x = torch.from_numpy(rows[:, label_bytes:].reshape(-1, 3, 32, 32).copy())
-    y = torch.from_numpy(rows[:, label_index].astype(np.int64))
+    sizes = [os.path.getsize(p) for p in paths]
+    bad = [str(p) for p, size in zip(paths, sizes) if not size or size % record]
+    if bad:
+        raise UserError(f"{name}: {bad[0]} is not a whole number of {record}-byte records")
+    n = sum(sizes) // record
+    x = torch.empty((n, 3, 32, 32), dtype=torch.uint8)
+    y = torch.empty(n, dtype=torch.int64)
+    i = 0
+    for p in paths:
+        rows = np.fromfile(p, dtype=np.uint8).reshape(-1, record)
+        k = len(rows)
+        x[i:i + k] = torch.from_numpy(rows[:, label_bytes:].reshape(-1, 3, 32, 32))
+        y[i:i + k] = torch.from_numpy(rows[:, label_index].astype(np.int64))
+        i += k
     return Split(x, y)
 
 
@@ -45,10 +54,10 @@ def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test:
     missing = [m for m in members if not (dest / m).exists()]
     if missing:
         raise UserError(f"archive {archive} lacks {', '.join(missing)}; it is not the {dataset} binary archive")
-    read = lambda names: [(dest / folder / n).read_bytes() for n in names]  # noqa: E731
+    paths = lambda names: [dest / folder / n for n in names]  # noqa: E731
     return Dataset(dataset, classes,
-                        train=parse_batches(read(train), label_bytes, label_index, dataset),
-                        test=parse_batches(read([test]), label_bytes, label_index, dataset),
+                        train=read_batches(paths(train), label_bytes, label_index, dataset),
+                        test=read_batches(paths([test]), label_bytes, label_index, dataset),
                         max_value=255.0, description=info.description, citation=info.citation)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import resource
 import statistics
 import tempfile
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 import classicnets
 from classicnets.data import AugmentConfig, Augmenter, BatchLoader, cifar
 from classicnets.data.download import RemoteFile
-from classicnets.train.engine import resolve_device
+from classicnets.train.engine import describe_machine, resolve_device
 from classicnets.zoo import create
 
 
@@ -100,8 +99,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     a = ap.parse_args()
     device = resolve_device(a.device)
-    print(f"classicnets {classicnets.__version__}, torch {torch.__version__}, {device}, "
-          f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}")
+    print(describe_machine(device))
     d, source, resident = load(a.data_dir)
     tr = d.train
     print(f"{source}: train {tuple(tr.x.shape)} {tr.x.dtype} = {tr.x.numel() / 2**20:.1f} MB of pixels; "

@@ -14,7 +14,6 @@ Printed: steps/second (median over trials) and the ratio to the plain PyTorch ro
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -22,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import classicnets
-from classicnets.train.engine import resolve_device
+from classicnets.train.engine import describe_machine, resolve_device
 from classicnets.zoo import create
 
 PLAIN = {"imdb_simple_rnn": nn.RNN, "imdb_lstm": nn.LSTM}
@@ -70,8 +68,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     a = ap.parse_args()
     device = resolve_device(a.device)
-    print(f"classicnets {classicnets.__version__}, torch {torch.__version__}, {device}, "
-          f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}")
+    print(describe_machine(device))
     print(f"batch {a.batch_size} x {a.length} word ids, {a.steps} training steps per trial, median of {a.trials}")
     g = torch.Generator().manual_seed(0)
     x = torch.randint(1, 10000, (a.batch_size, a.length), generator=g).to(device)

@@ -24,7 +24,7 @@ class TrainConfig:
     keep_best: bool = False           # end with the weights of the best epoch by `monitor`
     seed: int = 0                     # seeds weights, data order, augmentation and dropout
     device: str = "auto"              # "auto" (cuda when present, else cpu), "cpu", "cuda", "cuda:1", ...
-    compile: Literal["auto", "on", "off"] = "auto"        # torch.compile; auto: on for CUDA
+    compile: Literal["auto", "on", "off"] = "auto"        # torch.compile; auto: on for CUDA, except recurrent models
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
     normalize: Literal["standardize", "scale"] = "standardize"  # images: per-channel mean/std of the training split, or scale to [0, 1]

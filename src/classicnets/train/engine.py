@@ -109,8 +109,11 @@ class Trainer:
         self.memory_format = torch.channels_last if cuda and images else torch.contiguous_format
         if cuda and images:
             self.model.to(memory_format=torch.channels_last)
-        self.forward = (torch.compile(self.model)
-                        if cfg.compile == "on" or (cfg.compile == "auto" and cuda) else self.model)
+        # auto: compile on CUDA, except recurrent models (a step loop of hundreds of steps would be
+        # unrolled into one huge graph; the fused cuDNN kernels gain nothing from it)
+        recurrent = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
+        self.forward = (torch.compile(self.model) if cfg.compile == "on"
+                        or (cfg.compile == "auto" and cuda and not recurrent) else self.model)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 \
             else contextlib.nullcontext
@@ -375,3 +378,11 @@ def environment() -> dict[str, str]:
         env["cuda"] = str(torch.version.cuda)
         env["gpu"] = torch.cuda.get_device_name()
     return env
+
+
+def describe_machine(device: torch.device) -> str:
+    """One line naming the versions and hardware, printed at the top of a benchmark."""
+    env = environment()
+    return (f"classicnets {env['classicnets']}, torch {env['torch']}, {device}"
+            + (f" ({env['gpu']})" if device.type == "cuda" else "")
+            + f", {env['cpu_threads']} CPU threads, {platform.processor() or platform.machine()}")

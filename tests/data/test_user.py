@@ -56,6 +56,12 @@ def test_npz_arrays_in_keras_layout(tmp_path):
              y_test=np.array([0, 1, 2, 0]))
     data = load_dataset(str(tmp_path / "mine.npz"))
     assert data.input_shape == (3, 12, 12) and data.num_classes == 3 and len(data.test) == 4
+    npy = tmp_path / "npy"
+    npy.mkdir()
+    np.save(npy / "x_train.npy", np.zeros((6, 8, 8), np.uint8))   # (N, H, W): one channel
+    np.save(npy / "y_train.npy", np.array([0, 1] * 3))
+    data = load_dataset(str(npy))
+    assert data.input_shape == (1, 8, 8) and data.num_classes == 2 and data.test is None
     np.savez(tmp_path / "bad.npz", images=np.zeros((2, 4, 4)))
     with pytest.raises(UserError, match="needs arrays x_train and y_train"):
         load_dataset(str(tmp_path / "bad.npz"))

@@ -50,12 +50,17 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> Dataset:
     """Load a registered data set by name, e.g. `load_dataset("digits")`, or the user's own: an
-    image folder (one sub-folder per class) or a .npz file (see `data.user`). `data_dir` holds files
+    image folder (one sub-folder per class), a .npz file, or a folder of x_train.npy, y_train.npy...
+    (see `data.user`). `data_dir` holds files
     the user already has, for data sets that download."""
     from pathlib import Path
     if name not in _DATASETS and (Path(name).is_dir() or name.endswith(".npz")):
         from .user import load_arrays, load_image_folder
-        return load_image_folder(name, **kwargs) if Path(name).is_dir() else load_arrays(name)
+        if Path(name).is_dir() and not (Path(name) / "x_train.npy").exists():
+            return load_image_folder(name, **kwargs)
+        if kwargs:
+            raise UserError(f"arrays take no data set options; got {', '.join(kwargs)}")
+        return load_arrays(name)
     info = dataset_info(name)
     if data_dir is not None:
         if not info.needs_download:

@@ -92,21 +92,33 @@ def _nchw(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def load_arrays(path: str | Path) -> Dataset:
+    """Arrays named as Keras's (x_train, y_train, optional x_val/y_val, x_test/y_test): in one .npz
+    file, or as .npy files of those names in a folder (what `np.save` leaves)."""
     path = Path(path)
     try:
-        z = np.load(path, allow_pickle=False)
+        if path.is_dir():
+            arrays = {f.stem: f for f in sorted(path.glob("*.npy"))}
+            read = lambda key: np.load(arrays[key], allow_pickle=False)  # noqa: E731
+            names, close = list(arrays), (lambda: None)
+        else:
+            z = np.load(path, allow_pickle=False)
+            read, names, close = z.__getitem__, list(z.files), z.close
     except FileNotFoundError:
         raise UserError(f"array file {path} does not exist") from None
     except (ValueError, OSError) as e:
         raise UserError(f"cannot read {path}: {e}") from None
-    with z:
-        if "x_train" not in z.files or "y_train" not in z.files:
-            raise UserError(f"{path} needs arrays x_train and y_train (Keras's names); it has {z.files}")
+    try:
+        if "x_train" not in names or "y_train" not in names:
+            raise UserError(f"{path} needs arrays x_train and y_train (Keras's names); it has {names}")
         splits = {}
-        for s, key in (("train", "train"), ("val", "val"), ("test", "test")):
-            if f"x_{key}" in z.files:
-                x, y = _nchw(z[f"x_{key}"], f"{path}:x_{key}"), z[f"y_{key}"].reshape(-1)
+        for s in ("train", "val", "test"):
+            if f"x_{s}" in names:
+                x, y = _nchw(read(f"x_{s}"), f"{path}:x_{s}"), read(f"y_{s}").reshape(-1)
                 splits[s] = Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)))
+    except (ValueError, OSError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+    finally:
+        close()
     uint8 = splits["train"].x.dtype == torch.uint8
     n = int(max(int(s.y.max()) for s in splits.values())) + 1
     return Dataset(path.stem, [str(i) for i in range(n)], splits["train"], splits.get("val"),

@@ -220,6 +220,11 @@ class GlobalMaxPool1d(nn.Module):
         return x.amax(dim=-1)
 
 
+def is_recurrent(model: nn.Module) -> bool:
+    """Whether a model holds a recurrent layer (its input is (batch, time, ...), not an image)."""
+    return any(isinstance(m, nn.RNNBase) for m in model.modules())
+
+
 def keras_param_count(model: nn.Module) -> int:
     """Parameters as Keras counts them: one bias per SimpleRNN / LSTM gate instead of PyTorch's two
     (GRU and every other layer count the same)."""

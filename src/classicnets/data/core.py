@@ -77,6 +77,12 @@ class Normalization:
         """x -> x / max_value, into [0, 1] (Keras's `rescale=1./255`)."""
         return cls(float(max_value), [0.0] * channels, [1.0] * channels)
 
+    @classmethod
+    def for_images(cls, x: torch.Tensor, max_value: float,
+                   mode: Literal["standardize", "scale"] = "standardize") -> Normalization:
+        """Per-channel statistics of training images `x`, or scaling to [0, 1] with mode 'scale'."""
+        return cls.scale(x.shape[1], max_value) if mode == "scale" else cls.fit(x, max_value)
+
     def to_dict(self) -> dict:
         return {"max_value": self.max_value, "mean": self.mean, "std": self.std}
 
@@ -140,11 +146,7 @@ class Dataset:
     def normalization(self, mode: Literal["standardize", "scale"] = "standardize") -> Normalization | None:
         """Input normalisation from the training split: per-channel mean/std, or scaling to [0, 1].
         None for token ids and sequences, which are fed as they are."""
-        if self.kind != "image":
-            return None
-        if mode == "scale":
-            return Normalization.scale(self.train.x.shape[1], self.max_value)
-        return Normalization.fit(self.train.x, self.max_value)
+        return Normalization.for_images(self.train.x, self.max_value, mode) if self.kind == "image" else None
 
     def split(self, name: str) -> Split:
         s = getattr(self, name, None) if name in ("train", "val", "test") else None

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..recurrent import is_recurrent, keras_param_count
 from .geometry import check_layer, propagate
 
 IN_PLACE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
@@ -209,7 +210,7 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
     seen: list[tuple[tuple[int, ...], tuple, tuple]] = []  # (spatial size, rf, jump) of tagged outputs
     # images (and 1D signals) have spatial axes after (batch, channels); token ids and the
     # (batch, time, features) sequences of recurrent models have none
-    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
+    recurrent = is_recurrent(model)
     n_spatial = 0 if recurrent or not dtype.is_floating_point else len(shape) - 2
 
     def geometry_of(t: torch.Tensor):
@@ -295,7 +296,6 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
     input_bytes = math.prod(shape[1:]) * x.element_size()
-    from ..recurrent import keras_param_count
     return Summary(name or type(model).__name__, shape, rows, trainable, non_trainable,
                    sum(r.macs for r in rows), input_bytes + sum(r.activation_bytes for r in rows),
                    param_bytes, warnings, keras_param_count(model) if recurrent else None)

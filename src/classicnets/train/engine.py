@@ -25,6 +25,7 @@ from torch import nn
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, stratified_split
 from ..errors import UserError
+from ..recurrent import is_recurrent
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
 from .checkpoint import load_state
 from .config import TrainConfig
@@ -59,7 +60,7 @@ def default_normalization(data: DataLike, mode: str = "standardize") -> Normaliz
     if split.kind != "image":
         return None
     if split.x.dtype == torch.uint8:
-        return Normalization.scale(split.x.shape[1], 255.0) if mode == "scale" else Normalization.fit(split.x, 255.0)
+        return Normalization.for_images(split.x, 255.0, mode)
     return Normalization.identity(split.x.shape[1])
 
 
@@ -111,9 +112,8 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         # auto: compile on CUDA, except recurrent models (a step loop of hundreds of steps would be
         # unrolled into one huge graph; the fused cuDNN kernels gain nothing from it)
-        recurrent = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self.forward = (torch.compile(self.model) if cfg.compile == "on"
-                        or (cfg.compile == "auto" and cuda and not recurrent) else self.model)
+                        or (cfg.compile == "auto" and cuda and not is_recurrent(self.model)) else self.model)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 \
             else contextlib.nullcontext
@@ -347,16 +347,13 @@ def predict(model: nn.Module, x: torch.Tensor, *, normalization: Normalization |
     [P(negative), P(positive)]; regression gives the model's outputs."""
     x = torch.as_tensor(x)
     split = Split(x, torch.zeros(len(x), dtype=torch.long))
-    if normalization is None and split.kind == "image":
-        normalization = default_normalization(split)
-    convert = normalization if normalization is not None else (
-        (lambda t: t.long()) if split.kind == "tokens" else (lambda t: t.float()))
+    normalization = normalization or default_normalization(split)
     dev = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
-    for i in range(0, len(x), batch_size):
-        logits = model(convert(x[i:i + batch_size].to(dev))).float()
+    for xb, _ in BatchLoader(split, batch_size, device=dev, normalization=normalization):
+        logits = model(xb).float()
         if task == "binary":
             p = torch.sigmoid(logits.reshape(len(logits)))
             out.append(torch.stack([1 - p, p], dim=1))

@@ -25,7 +25,7 @@ import torch
 from ..errors import UserError
 from ..fileio import atomic_open
 from .core import Dataset, Split
-from .download import RemoteFile, data_home, fetch, md5sum
+from .download import RemoteFile, data_home, fetch
 from .registry import DatasetInfo, register_dataset
 from .text import Vocabulary, pad_sequences, tokenize
 
@@ -68,8 +68,8 @@ def load_imdb_text(data_dir: str | os.PathLike | None = None, base_url: str | No
 
 def _tokenized(data_dir, base_url) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """(words by training rank, {split: (flat ranks int32, offsets int64, labels)}), cached."""
-    archive = fetch(ACLIMDB, "imdb", data_dir=data_dir, base_url=base_url)
-    cache = data_home() / "imdb" / f"tokens-{md5sum(archive)[:12]}.npz"
+    archive = fetch(ACLIMDB, "imdb", data_dir=data_dir, base_url=base_url)  # verified against ACLIMDB.md5
+    cache = data_home() / "imdb" / f"tokens-{ACLIMDB.md5[:12]}.npz"
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as z:
@@ -110,6 +110,10 @@ def load_data(num_words: int | None = None, skip_top: int = 0, maxlen: int | Non
     words, parts = _tokenized(data_dir, base_url)
     vocab = Vocabulary(words, num_words=num_words, skip_top=skip_top, start_char=start_char,
                        oov_char=oov_char, index_from=index_from)
+    return _encode(vocab, parts, maxlen, seed)
+
+
+def _encode(vocab: Vocabulary, parts, maxlen: int | None, seed: int):
     rng = np.random.RandomState(seed)
     out = []
     for s in SPLITS:
@@ -139,13 +143,11 @@ def load_imdb(num_words: int = 10000, maxlen: int = 500, skip_top: int = 0, star
     """The course's IMDB set: `load_data(num_words=...)` then `pad_sequences(maxlen=...)` on both
     splits, as (25,000, maxlen) int32 id tensors with 0/1 labels. Here `maxlen` pads and truncates
     (the course's use), it does not drop long reviews."""
-    (xtr, ytr), (xte, yte) = load_data(num_words=num_words, skip_top=skip_top, seed=seed,
-                                       start_char=start_char, oov_char=oov_char, index_from=index_from,
-                                       data_dir=data_dir, base_url=base_url)
-    words, _ = _tokenized(data_dir, base_url)
+    words, parts = _tokenized(data_dir, base_url)
     vocab = Vocabulary(words, num_words=num_words, skip_top=skip_top, start_char=start_char,
                        oov_char=oov_char, index_from=index_from, maxlen=maxlen, padding=padding,
                        truncating=truncating)
+    (xtr, ytr), (xte, yte) = _encode(vocab, parts, None, seed)  # maxlen pads here, it drops nothing
     split = lambda x, y: Split(torch.from_numpy(pad_sequences(x, maxlen, padding=padding,  # noqa: E731
                                                               truncating=truncating)),
                                torch.from_numpy(y.astype(np.int64)))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -72,7 +73,6 @@ class Vocabulary:
     maxlen: int | None = None          # pad / truncate every sequence to this length (pad_sequences)
     padding: Literal["pre", "post"] = "pre"
     truncating: Literal["pre", "post"] = "pre"
-    _index: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @classmethod
     def build(cls, texts: Iterable[list[str]], **settings) -> Vocabulary:
@@ -83,12 +83,10 @@ class Vocabulary:
         words = sorted(counts, key=lambda w: (-counts[w], w))
         return cls(words, **settings)
 
-    @property
+    @cached_property
     def word_index(self) -> dict[str, int]:
         """word -> rank (1-based), as `keras.datasets.imdb.get_word_index()`."""
-        if self._index is None:
-            self._index = {w: i + 1 for i, w in enumerate(self.words)}
-        return self._index
+        return {w: i + 1 for i, w in enumerate(self.words)}
 
     @property
     def size(self) -> int:
@@ -136,14 +134,11 @@ class Vocabulary:
         return Vocabulary.from_dict(d)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("_index")
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocabulary:
         try:
-            return cls(**{k: d[k] for k in ("words", "num_words", "skip_top", "start_char", "oov_char",
-                                             "index_from", "maxlen", "padding", "truncating")})
+            return cls(**{f.name: d[f.name] for f in fields(cls)})
         except (KeyError, TypeError) as e:
             raise UserError(f"vocabulary description is incomplete: {e}") from None

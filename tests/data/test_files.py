@@ -52,7 +52,7 @@ def test_impossible_inputs_are_clear_errors(tmp_path):
     with pytest.raises(UserError, match="two.npy has shape"):
         read_inputs([tmp_path / "two.npy"], (3, 8, 8), 16.0)
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(UserError, match="cannot read array .*obj.npy"):
+    with pytest.raises(UserError, match="obj.npy holds Python objects"):
         read_inputs([tmp_path / "obj.npy"], (1, 8, 8), 16.0)
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(UserError, match="PNG/JPEG images or .npy arrays"):

@@ -23,20 +23,32 @@ CIFAR100 = RemoteFile("cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kr
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+def _whole_records(path, record: int) -> bool:
+    """Whether `path` is a file of one or more whole `record`-byte records."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return False
+    return os.path.isfile(path) and size > 0 and size % record == 0
+
+
 def read_batches(paths: list, label_bytes: int, label_index: int, name: str) -> Split:
     """Records of `label_bytes` label bytes then 3x32x32 pixels -> Split (N, 3, 32, 32) uint8, each
     file read straight into the final tensors, so loading holds the data set once plus one file."""
     record = label_bytes + 3072
-    sizes = [os.path.getsize(p) for p in paths]
-    bad = [str(p) for p, size in zip(paths, sizes) if not size or size % record]
+    bad = [p for p in paths if not _whole_records(p, record)]
     if bad:
         raise UserError(f"{name}: {bad[0]} is not a whole number of {record}-byte records")
+    sizes = [os.path.getsize(p) for p in paths]
     n = sum(sizes) // record
     x = torch.empty((n, 3, 32, 32), dtype=torch.uint8)
     y = torch.empty(n, dtype=torch.int64)
     i = 0
-    for p in paths:
-        rows = np.fromfile(p, dtype=np.uint8).reshape(-1, record)
+    for p, size in zip(paths, sizes):
+        try:
+            rows = np.fromfile(p, dtype=np.uint8, count=size).reshape(-1, record)
+        except (OSError, ValueError) as e:
+            raise UserError(f"{name}: cannot read {p}: {e}") from None
         k = len(rows)
         x[i:i + k] = torch.from_numpy(rows[:, label_bytes:].reshape(-1, 3, 32, 32))
         y[i:i + k] = torch.from_numpy(rows[:, label_index].astype(np.int64))
@@ -49,8 +61,14 @@ def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test:
     archive = fetch(remote, dataset, data_dir=data_dir, base_url=base_url)
     dest = data_home() / dataset / "extracted"
     members = [f"{folder}/{n}" for n in (*train, test)]
-    if not all((dest / m).exists() for m in members):
-        safe_extract(archive, dest, set(members))
+    for m in members:
+        if (dest / m).is_dir():
+            raise UserError(f"{dest / m} is a folder where classicnets extracts a file of the {dataset} "
+                            f"archive; move or rename it")
+    # extracted from the verified archive: a missing or damaged one (a cut-short copy) is extracted again
+    stale = {m for m in members if not _whole_records(dest / m, label_bytes + 3072)}
+    if stale:
+        safe_extract(archive, dest, stale)
     missing = [m for m in members if not (dest / m).exists()]
     if missing:
         raise UserError(f"archive {archive} lacks {', '.join(missing)}; it is not the {dataset} binary archive")

@@ -176,6 +176,50 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.nd
     return np.sort(keep), np.sort(held)
 
 
+def option_int(what: str, name: str, value, low: int, high: int | None = None) -> int:
+    """`value` of option `name` as an int in low..high, else a `UserError` naming the option and
+    `what` it belongs to (e.g. "data set 'adding'"). Whole floats (100.0) are accepted."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UserError(f"option {name} of {what} must be a whole number; got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise UserError(f"option {name} of {what} must be {bound}; got {value}")
+    return value
+
+
+def count_nonfinite(a: torch.Tensor | np.ndarray) -> int:
+    """Number of NaN and infinite values in `a` (0 for integer types), a slice at a time so the
+    check needs little memory beyond the data."""
+    step = 1 << 24
+    if isinstance(a, np.ndarray):  # any byte order, float16 included
+        if a.dtype.kind not in "fc":
+            return 0
+        flat = a.reshape(-1)
+        return sum(int(np.count_nonzero(~np.isfinite(flat[i:i + step]))) for i in range(0, len(flat), step))
+    if not (a.is_floating_point() or a.is_complex()):
+        return 0
+    flat = a.reshape(-1)
+    return sum(int((~torch.isfinite(flat[i:i + step])).sum()) for i in range(0, len(flat), step))
+
+
+def check_finite_array(a: torch.Tensor | np.ndarray, name: str, fix: str = "replace them or drop those examples") -> None:
+    """`UserError` "NAME has N non-finite values (NaN or inf); FIX" if `a` holds any."""
+    n = count_nonfinite(a)
+    if n:
+        raise UserError(f"{name} has {n:,} non-finite value{'s' * (n != 1)} (NaN or inf); {fix}")
+
+
+def check_finite(split: Split, what: str) -> None:
+    """`UserError` if the inputs or float targets of `split` hold NaN or inf; `what` names the split
+    in the message ("train" -> "x of the train split has 3 non-finite values (NaN or inf); ...").
+    Integer data (uint8 images, token ids, class labels) is not scanned, so this is free for them."""
+    check_finite_array(split.x, f"x of the {what} split")
+    check_finite_array(split.y, f"y of the {what} split")
+
+
 class BatchLoader:
     """Yields (inputs, targets) batches from tensors held on `device`: images normalised to float,
     token ids as int64, float sequences as they are (`normalization` None).

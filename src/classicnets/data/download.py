@@ -3,7 +3,10 @@
 Where a file comes from, in order:
 1. `data_dir` (the CLI's `--data-dir`): a directory holding files the user already has; checked
    against the checksum and never deleted.
-2. The cache, `$CLASSICNETS_DATA/<data set>/` (default `~/.cache/classicnets/<data set>/`).
+2. The cache, `$CLASSICNETS_DATA/<data set>/` (default `~/.cache/classicnets/<data set>/`). A cached
+   file that does not match its checksum is never deleted (it may be a file the user put there):
+   it is renamed `NAME.bad-<md5 prefix>` beside itself, the rename is reported on stderr, and the
+   file is fetched again.
 3. A download with pooch from the published URL, or from `base_url` / `$CLASSICNETS_MIRROR` (a
    mirror holding the same file names). pooch writes to a temporary file and moves it into place
    only once the checksum matches, so an interrupted or corrupt download leaves nothing behind.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,40 +30,84 @@ from ..fileio import atomic_open
 class RemoteFile:
     name: str   # file name, also its name in a mirror and in --data-dir
     url: str    # published address
-    md5: str    # published MD5 checksum
+    md5: str = ""      # published MD5 checksum
+    sha256: str = ""   # published SHA-256 checksum, for files whose source publishes only that
+
+    @property
+    def checksum(self) -> tuple[str, str]:
+        """(algorithm, hex digest) that `fetch` checks: the SHA-256 where given, else the MD5."""
+        if not (self.sha256 or self.md5):
+            raise ValueError(f"RemoteFile {self.name} declares no checksum")
+        return ("sha256", self.sha256) if self.sha256 else ("md5", self.md5)
 
 
 def data_home() -> Path:
     return Path(os.environ.get("CLASSICNETS_DATA") or Path.home() / ".cache" / "classicnets")
 
 
-def md5sum(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
+def md5sum(path: Path, algo: str = "md5") -> str:
+    """Hex digest of the file at `path`: its MD5, or its `algo` ("sha256") digest."""
+    h = hashlib.new(algo, usedforsecurity=False)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
+def _checked_md5(path: Path, name: str, algo: str = "md5") -> str:
+    """md5 (or `algo` digest) of `path`, which should be the file `name`; `UserError` if it is a
+    folder or unreadable."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder where the file {name} should be; move or rename the folder")
+    try:
+        return md5sum(path, algo)
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def move_aside(path: Path, why: str, digest: str | None = None) -> Path:
+    """Rename a damaged file to `NAME.bad-<md5 prefix>` beside it, never deleting it (it may be the
+    user's), and say so on stderr: "classicnets: WHY; moved it to NEW". Returns the new path."""
+    digest = digest or _checked_md5(path, path.name)
+    bad = path.with_name(f"{path.name}.bad-{digest[:8]}")
+    try:
+        os.replace(path, bad)
+    except OSError as e:
+        raise UserError(f"{why}, and it cannot be moved aside to {bad} ({e.strerror or e}); "
+                        f"move or remove it yourself") from None
+    print(f"classicnets: {why}; moved it to {bad}", file=sys.stderr)
+    return bad
+
+
 def fetch(f: RemoteFile, dataset: str, *, data_dir: str | os.PathLike | None = None,
           base_url: str | None = None) -> Path:
     """Path of a verified local copy of `f`, downloading it into the cache if needed."""
+    algo, want = f.checksum  # md5, or sha256 where that is what is published
     if data_dir is not None:
         given = Path(data_dir) / f.name
         if given.exists():
-            if md5sum(given) != f.md5:
+            found = _checked_md5(given, f.name, algo)
+            if found != want:
                 raise UserError(f"{given} does not match the published checksum of {f.name} "
-                                f"(md5 {f.md5}); it is damaged or a different version")
+                                f"({algo} {want}; this file has {algo} {found} and {given.stat().st_size:,} "
+                                f"bytes); it is damaged or a different version")
             return given
     cache = data_home() / dataset
     path = cache / f.name
+    moved = None
     if path.exists():
-        if md5sum(path) == f.md5:
+        found = _checked_md5(path, f.name, algo)
+        if found == want:
             return path
-        path.unlink()  # a damaged cached copy: download it again
+        moved = move_aside(path, f"the cached {path} does not match the published checksum of {f.name} "
+                                 f"({algo} {want}; it has {algo} {found} and {path.stat().st_size:,} bytes)",
+                           found if algo == "md5" else None)
     base_url = base_url or os.environ.get("CLASSICNETS_MIRROR")
     url = f"{base_url.rstrip('/')}/{f.name}" if base_url else f.url
     where = f"put it in {cache}" + (f" or in {data_dir}" if data_dir else " or pass --data-dir DIR")
+    if moved is not None:
+        where += f" (the damaged copy that was there is now {moved})"
+    aside = f" (the damaged cached copy is now {moved})" if moved is not None else ""
     if os.environ.get("CLASSICNETS_OFFLINE"):
         raise UserError(f"{dataset} needs {f.name}, which is not here and CLASSICNETS_OFFLINE is set; "
                         f"download it from {url} and {where}")
@@ -67,12 +115,12 @@ def fetch(f: RemoteFile, dataset: str, *, data_dir: str | os.PathLike | None = N
     import requests
 
     try:
-        pooch.retrieve(url, known_hash=f"md5:{f.md5}", fname=f.name, path=cache, progressbar=False)
+        pooch.retrieve(url, known_hash=f"{algo}:{want}", fname=f.name, path=cache, progressbar=False)
     except ValueError as e:  # pooch: checksum mismatch; it has already removed the download
         if "hash" not in str(e).lower():
             raise
         raise UserError(f"the download of {f.name} from {url} does not match its published checksum "
-                        f"(md5 {f.md5}); the bad file was deleted. Try again or use another mirror") from None
+                        f"({algo} {want}); the bad file was deleted{aside}; try again or use another mirror") from None
     except (requests.exceptions.RequestException, OSError) as e:
         if isinstance(e, requests.exceptions.HTTPError) and e.response is not None:
             reason = f"HTTP {e.response.status_code}"

@@ -2,14 +2,26 @@
 
 Inputs are converted to the model's channels and size and returned in the training data's raw units
 (e.g. 0..16 for digits, 0..255 for 8-bit images), ready for the run's normalisation:
-- images: decoded with Pillow, converted to grayscale or RGB, resized (box filter when shrinking,
-  bilinear when enlarging), then 0..255 is mapped to 0..max_value;
+- images: decoded with Pillow, turned upright by their EXIF orientation (phone photos), transparency
+  composited onto a background (see `flatten_alpha`), converted to grayscale or RGB, resized (box
+  filter when shrinking, bilinear when enlarging), then 0..255 is mapped to 0..max_value. Images
+  larger than Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) are refused;
 - arrays: taken as already in raw units; (H, W), (C, H, W), (H, W, C), or a batch (N, C, H, W) /
-  (N, H, W, C) / (N, H, W) for one-channel models.
+  (N, H, W, C) / (N, H, W) for one-channel models. A 4th (alpha) channel is dropped when it is the
+  same everywhere and refused otherwise: an array carries no scale telling how opaque a value is,
+  so composite it yourself (or save a PNG, which is composited as above). Arrays are read without
+  unpickling, and a header claiming more data than the file holds is refused before anything is
+  allocated (`load_npy`, `open_npz`, also used for the user's training arrays).
 """
 from __future__ import annotations
 
+import math
 import os
+import struct
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,34 +29,162 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .core import check_finite_array
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's "L" mode
 
 
+# -- .npy / .npz without unpickling, header checked against the file size --------------------------
+
+def nbytes_text(n: int) -> str:
+    """1,234 bytes / 3.4 MiB / 373.0 GiB."""
+    if n < 1 << 20:
+        return f"{n:,} bytes"
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    raise AssertionError  # unreachable
+
+
+def _npy_header(f, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the header of an open .npy stream."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(f)
+        if version == (2, 0):
+            return fmt.read_array_header_2_0(f)
+        return fmt._read_array_header(f, version)  # 3.0 (utf-8 field names) has no public reader
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as e:
+        raise UserError(f"{name} is not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _read_npy(f, name: str, size: int) -> np.ndarray:
+    """The array of an open .npy stream of `size` bytes, its header checked before allocating."""
+    shape, fortran, dtype = _npy_header(f, name)
+    if dtype.hasobject:
+        raise UserError(f"{name} holds Python objects (dtype {dtype}), which are not loaded because "
+                        f"unpickling can run code; save an array of numbers")
+    count = math.prod(shape)
+    need, have = count * dtype.itemsize, size - f.tell()
+    if need > have:
+        raise UserError(f"{name} header claims an array of shape {shape} and dtype {dtype} "
+                        f"({nbytes_text(need)}) but the file holds only {nbytes_text(max(have, 0))}; "
+                        f"it is truncated or damaged")
+    buf = bytearray(need)
+    if f.readinto(buf) != need:
+        raise UserError(f"{name} ended early; it is truncated or damaged")
+    a = np.frombuffer(buf, dtype=dtype, count=count)
+    return a.reshape(shape[::-1]).transpose() if fortran else a.reshape(shape)
+
+
+def load_npy(path: str | os.PathLike, name: str | None = None) -> np.ndarray:
+    """A .npy file's array; `UserError` naming `name` (default the path) if it is missing, not a
+    file, damaged, holds objects, or its header claims more data than the file has."""
+    path = Path(path)
+    name = name or str(path)
+    try:
+        with open(path, "rb") as f:
+            return _read_npy(f, name, os.fstat(f.fileno()).st_size)
+    except FileNotFoundError:
+        raise UserError(f"{name} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{name} is a folder, not a .npy file") from None
+    except OSError as e:
+        raise UserError(f"cannot read {name}: {e.strerror or e}") from None
+
+
+def open_npz(path: str | os.PathLike) -> tuple[list[str], Callable[[str], np.ndarray], Callable[[], None]]:
+    """(array names, read(name) -> array, close) of a .npz file, each array read as `load_npy` reads."""
+    path = Path(path)
+    try:
+        z = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise UserError(f"array file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a .npz file") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise UserError(f"cannot read {path}: it is not a .npz file (a zip of .npy arrays) or it is "
+                        f"damaged ({e})") from None
+    members = {i.filename.removesuffix(".npy"): i for i in z.infolist() if i.filename.endswith(".npy")}
+
+    def read(key: str) -> np.ndarray:
+        info = members[key]
+        try:
+            with z.open(info) as f:
+                return _read_npy(f, f"{path}:{key}", info.file_size)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+            raise UserError(f"cannot read {key} from {path}: it is damaged ({e})") from None
+    return list(members), read, z.close
+
+
+# -- images -----------------------------------------------------------------------------------------
+
+def flatten_alpha(img):
+    """`img` (a PIL image) with its transparency composited onto a background, as RGB; unchanged if
+    it has none. The background is white paper, so a dark drawing on a transparent canvas reads as
+    ink on paper; when what is drawn is light (the mean luminance of its visible pixels is over
+    half) the background is black instead, so a drawing never vanishes into its background."""
+    from PIL import Image, ImageStat
+
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in img.info:
+        return img
+    rgba = img.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    lo, hi = alpha.getextrema()
+    if lo == 255:
+        return rgba.convert("RGB")
+    ink = ImageStat.Stat(rgba.convert("L"), mask=alpha.point(lambda v: 255 if v else 0)).mean[0] if hi else 0.0
+    paper = (255, 255, 255, 255) if ink <= 127.5 else (0, 0, 0, 255)
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("RGB")
+
+
+def decode_image(path: str | os.PathLike, mode: str):
+    """The image at `path` as a PIL image in `mode` ("L" or "RGB"): upright by its EXIF orientation,
+    transparency composited (`flatten_alpha`). `UserError` if it is missing, unreadable, or over
+    Pillow's decompression-bomb limit."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                try:
+                    img = ImageOps.exif_transpose(img)
+                except (SyntaxError, ValueError, KeyError, TypeError, struct.error):
+                    pass  # a damaged EXIF block: keep the pixels as stored
+                return flatten_alpha(img).convert(mode)
+    except FileNotFoundError:
+        raise UserError(f"input file {path} does not exist") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"image {path} has more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,}, "
+                        f"which guards against decompression bombs; resize it to a smaller image first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+
+
 def read_image(path: Path, shape: tuple[int, int, int], max_value: float, invert: bool) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     c, h, w = shape
     if c not in (1, 3):
         raise UserError(f"the model takes {c}-channel inputs; images can only feed 1 or 3 channels "
                         f"(save a {c}-channel .npy array instead)")
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB")
-            if img.size != (w, h):
-                shrink = img.size[0] >= w and img.size[1] >= h
-                img = img.resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
-            a = np.asarray(img, dtype=np.float32)
-    except FileNotFoundError:
-        raise UserError(f"input file {path} does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+    img = decode_image(path, "L" if c == 1 else "RGB")
+    if img.size != (w, h):
+        shrink = img.size[0] >= w and img.size[1] >= h
+        img = img.resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
+    a = np.asarray(img, dtype=np.float32)
     if invert:
         a = 255.0 - a
     t = torch.from_numpy(a * (max_value / 255.0))
     return (t.unsqueeze(0) if c == 1 else t.permute(2, 0, 1)).unsqueeze(0)  # (1, C, H, W)
 
+
+# -- arrays -----------------------------------------------------------------------------------------
 
 def _to_nchw(a: np.ndarray, c: int, path: Path) -> np.ndarray:
     ch = (1, 3, 4)
@@ -68,7 +208,11 @@ def _to_nchw(a: np.ndarray, c: int, path: Path) -> np.ndarray:
 
 def convert_channels(x: torch.Tensor, c: int, path: Path) -> torch.Tensor:
     have = x.shape[1]
-    if have == 4:                 # drop alpha
+    if have == 4 and c != 4:      # an alpha channel: only a constant one carries nothing to composite
+        if torch.any(x[:, 3] != x[:1, 3, :1, :1]):
+            raise UserError(f"array {path} has 4 channels and its 4th (alpha) varies, which an array "
+                            f"cannot say how to composite; blend it onto a background yourself or "
+                            f"save the image as a PNG, whose transparency is composited")
         x, have = x[:, :3], 3
     if have == c:
         return x
@@ -81,14 +225,12 @@ def convert_channels(x: torch.Tensor, c: int, path: Path) -> torch.Tensor:
 
 def read_array(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
     c, h, w = shape
-    try:
-        a = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"input file {path} does not exist") from None
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"cannot read array {path}: {e}") from None
-    if not isinstance(a, np.ndarray) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise UserError(f"array {path} does not hold numbers (dtype {getattr(a, 'dtype', '?')})")
+    a = load_npy(path, f"array {path}")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.issubdtype(a.dtype, np.complexfloating):
+        raise UserError(f"array {path} does not hold real numbers (dtype {a.dtype})")
+    if a.size == 0:
+        raise UserError(f"array {path} holds no images (shape {a.shape})")
+    check_finite_array(a, f"array {path}", "replace them before predicting")
     x = torch.from_numpy(_to_nchw(a, c, path).astype(np.float32))
     x = convert_channels(x, c, path)
     if tuple(x.shape[2:]) != (h, w):
@@ -114,4 +256,35 @@ def read_inputs(paths: list[str | os.PathLike], shape: tuple[int, int, int], max
         parts.append(x)
     if not parts:
         raise UserError("no input files given")
+    return names, torch.cat(parts)
+
+
+def read_sequences(paths: list[str | os.PathLike], shape: tuple[int, ...]) -> tuple[list[str], torch.Tensor]:
+    """(names, tensor) for sequence models from .npy files: word ids / symbols (T,) or a batch (N, T)
+    for a model taking `shape` == (T,); float sequences (T, F) or (N, T, F) for `shape` == (T, F)."""
+    names: list[str] = []
+    parts: list[torch.Tensor] = []
+    for p in map(Path, paths):
+        if p.suffix.lower() != ".npy":
+            raise UserError(f"cannot predict on {p}: this model reads sequences; give .npy arrays of shape "
+                            f"{shape} or a batch (N, {', '.join(map(str, shape))})")
+        a = load_npy(p, f"array {p}")
+        if a.shape == shape:
+            a = a[None]
+        if a.ndim != len(shape) + 1 or tuple(a.shape[1:]) != tuple(shape) or not len(a):
+            raise UserError(f"array {p} has shape {a.shape}; the model takes sequences of shape {shape} "
+                            f"or a batch (N, {', '.join(map(str, shape))})")
+        if len(shape) == 1:  # word ids / symbols
+            if not np.issubdtype(a.dtype, np.integer):
+                if not (np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and (a == np.round(a)).all()):
+                    raise UserError(f"array {p} must hold integer symbol ids; it holds {a.dtype}")
+            x = torch.from_numpy(a.astype(np.int64))
+            if (x < 0).any():
+                raise UserError(f"array {p} holds negative symbol ids")
+        else:
+            if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+                raise UserError(f"array {p} must hold finite numbers")
+            x = torch.from_numpy(a.astype(np.float32))
+        names += [str(p)] if len(x) == 1 else [f"{p}[{i}]" for i in range(len(x))]
+        parts.append(x)
     return names, torch.cat(parts)

@@ -6,6 +6,7 @@ dimension as a big-endian 32-bit integer, then the values. The files come gzippe
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -31,7 +32,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
         raise UserError(f"{name} is truncated (incomplete header)")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_TYPES[data[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow
     if len(data) - header != expected:
         raise UserError(f"{name} holds {len(data) - header} bytes of values; its header {dims} says {expected}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)

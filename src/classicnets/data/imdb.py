@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
@@ -24,8 +25,8 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_open
-from .core import Dataset, Split
-from .download import RemoteFile, data_home, fetch
+from .core import Dataset, Split, option_int
+from .download import RemoteFile, data_home, fetch, move_aside
 from .registry import DatasetInfo, register_dataset
 from .text import Vocabulary, pad_sequences, tokenize
 
@@ -70,13 +71,15 @@ def _tokenized(data_dir, base_url) -> tuple[list[str], dict[str, tuple[np.ndarra
     """(words by training rank, {split: (flat ranks int32, offsets int64, labels)}), cached."""
     archive = fetch(ACLIMDB, "imdb", data_dir=data_dir, base_url=base_url)  # verified against ACLIMDB.md5
     cache = data_home() / "imdb" / f"tokens-{ACLIMDB.md5[:12]}.npz"
+    if cache.is_dir():
+        raise UserError(f"{cache} is a folder where classicnets caches the tokenised reviews; move or rename it")
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as z:
                 return list(z["words"]), {s: (z[f"{s}_ranks"], z[f"{s}_offsets"], z[f"{s}_labels"])
                                           for s in SPLITS}
-        except (OSError, ValueError, KeyError):
-            cache.unlink(missing_ok=True)  # damaged: rebuild it
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            move_aside(cache, f"the IMDB token cache {cache} is damaged ({type(e).__name__}), so it is rebuilt")
     reviews = read_reviews(archive)
     tokens = {s: [tokenize(t) for t in reviews[s][0]] for s in SPLITS}
     vocab = Vocabulary.build(tokens["train"])
@@ -101,12 +104,27 @@ def _shuffled(n: int, rng: np.random.RandomState) -> np.ndarray:
     return idx
 
 
+def _settings(what: str, *, padding: str = "pre", truncating: str = "pre", **ints) -> dict:
+    """The integer settings `ints` checked (None where allowed) and converted, before anything is read."""
+    low = {"num_words": 1, "maxlen": 1, "skip_top": 0, "index_from": 0, "start_char": 0, "oov_char": 0, "seed": 0}
+    out = {k: v if v is None and k in ("num_words", "maxlen", "start_char", "oov_char")
+           else option_int(what, k, v, low[k], 2**32 - 1) for k, v in ints.items()}
+    for name, v in (("padding", padding), ("truncating", truncating)):
+        if v not in ("pre", "post"):
+            raise UserError(f"option {name} of {what} must be 'pre' or 'post'; got {v!r}")
+    return out
+
+
 def load_data(num_words: int | None = None, skip_top: int = 0, maxlen: int | None = None,
               seed: int = 113, start_char: int | None = 1, oov_char: int | None = 2,
               index_from: int = 3, data_dir: str | os.PathLike | None = None,
               base_url: str | None = None):
     """((x_train, y_train), (x_test, y_test)) as `keras.datasets.imdb.load_data`: x are lists of
     word-id lists, y 0/1 arrays. `maxlen` drops reviews of `maxlen` ids or more, as Keras does."""
+    v = _settings("imdb.load_data", num_words=num_words, skip_top=skip_top, maxlen=maxlen, seed=seed,
+                  start_char=start_char, oov_char=oov_char, index_from=index_from)
+    num_words, skip_top, maxlen, seed = v["num_words"], v["skip_top"], v["maxlen"], v["seed"]
+    start_char, oov_char, index_from = v["start_char"], v["oov_char"], v["index_from"]
     words, parts = _tokenized(data_dir, base_url)
     vocab = Vocabulary(words, num_words=num_words, skip_top=skip_top, start_char=start_char,
                        oov_char=oov_char, index_from=index_from)
@@ -143,6 +161,11 @@ def load_imdb(num_words: int = 10000, maxlen: int = 500, skip_top: int = 0, star
     """The course's IMDB set: `load_data(num_words=...)` then `pad_sequences(maxlen=...)` on both
     splits, as (25,000, maxlen) int32 id tensors with 0/1 labels. Here `maxlen` pads and truncates
     (the course's use), it does not drop long reviews."""
+    v = _settings("data set 'imdb'", num_words=num_words, skip_top=skip_top, maxlen=maxlen, seed=seed,
+                  start_char=start_char, oov_char=oov_char, index_from=index_from, padding=padding,
+                  truncating=truncating)
+    num_words, skip_top, maxlen, seed = v["num_words"], v["skip_top"], v["maxlen"], v["seed"]
+    start_char, oov_char, index_from = v["start_char"], v["oov_char"], v["index_from"]
     words, parts = _tokenized(data_dir, base_url)
     vocab = Vocabulary(words, num_words=num_words, skip_top=skip_top, start_char=start_char,
                        oov_char=oov_char, index_from=index_from, maxlen=maxlen, padding=padding,

@@ -19,10 +19,11 @@ import math
 import torch
 
 from ..errors import UserError
-from .core import Dataset, Split
+from .core import Dataset, Split, option_int
 from .registry import DatasetInfo, register_dataset
 
 SIZES = {"train": 10000, "val": 1000, "test": 1000}
+MAX_STEPS = 100_000      # longest sequence generated: 10,000 training sequences of it are already GBs
 
 
 def adding_problem(n: int, length: int, generator: torch.Generator) -> Split:
@@ -61,6 +62,8 @@ def _splits(make, seed: int) -> dict[str, Split]:
 
 
 def load_adding(length: int = 50, seed: int = 0) -> Dataset:
+    length = option_int("data set 'adding'", "length", length, 2, MAX_STEPS)
+    seed = option_int("data set 'adding'", "seed", seed, 0, 2**63 - 1)
     s = _splits(lambda n, g: adding_problem(n, length, g), seed)
     return Dataset(f"adding{length}", [], s["train"], s["val"], s["test"], max_value=1.0,
                    description=ADDING.description, citation=ADDING.citation, task="regression",
@@ -68,6 +71,8 @@ def load_adding(length: int = 50, seed: int = 0) -> Dataset:
 
 
 def load_copy(delay: int = 50, seed: int = 0) -> Dataset:
+    delay = option_int("data set 'copy'", "delay", delay, 1, MAX_STEPS)
+    seed = option_int("data set 'copy'", "seed", seed, 0, 2**63 - 1)
     s = _splits(lambda n, g: copy_memory(n, delay, g), seed)
     return Dataset(f"copy{delay}", [str(i) for i in range(10)], s["train"], s["val"], s["test"],
                    description=COPY.description, citation=COPY.citation, task="multiclass",

@@ -2,12 +2,16 @@
 
 Image folders follow the course's cats-vs-dogs layout: `DIR/<class>/*.jpg`, or split folders
 `DIR/train/<class>/`, `DIR/validation/<class>/` (or `val/`), `DIR/test/<class>/`. Images are
-decoded once, converted to RGB, resized to `size` x `size` and cached as uint8 arrays in the data
-cache, keyed by the folder's path, file names, sizes and times. Files that are not readable images
-are skipped; `Dataset.meta["skipped"]` lists them.
+decoded once as `predict` decodes them (upright by EXIF orientation, transparency composited, see
+`files.decode_image`), converted to RGB, resized to `size` x `size` and cached as uint8 arrays in
+the data cache, keyed by the folder's path, file names, sizes and times. Files that are not readable
+images (or exceed Pillow's decompression-bomb limit) are skipped; `Dataset.meta["skipped"]` lists
+them. A damaged cache file is moved aside (`NAME.bad-<md5 prefix>`, reported on stderr) and rebuilt.
 
 .npz arrays use Keras's names: `x_train`, `y_train`, optional `x_val`/`y_val` and `x_test`/`y_test`;
-images as (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 (0..255) or floats (used as they are).
+images as (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 (0..255) or floats (used as they are, and
+all finite). Labels are class numbers 0..K-1 with every class present in training (whole-number
+floats are accepted); validation and test labels must be among the training classes.
 """
 from __future__ import annotations
 
@@ -20,10 +24,13 @@ import torch
 
 from ..errors import UserError
 from ..fileio import write_bytes
-from .core import Dataset, Split
-from .download import data_home
+from .core import Dataset, Split, check_finite_array, option_int
+from .download import data_home, move_aside
+from .files import decode_image, load_npy, open_npz
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
+MAX_SIZE = 4096          # pixels per side of a decoded image folder; far beyond what the models take
+CACHE_VERSION = 2        # bump when decoding changes, so older caches are not reused
 
 
 def _class_files(root: Path) -> dict[str, list[Path]]:
@@ -32,24 +39,55 @@ def _class_files(root: Path) -> dict[str, list[Path]]:
 
 
 def _decode(files: dict[str, list[Path]], classes: list[str], size: int, skipped: list[str]):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     xs, ys = [], []
     for label, c in enumerate(classes):
         for f in files.get(c, []):
             try:
-                with Image.open(f) as img:
-                    img = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-                    xs.append(np.asarray(img, np.uint8).transpose(2, 0, 1))  # (3, size, size)
-                    ys.append(label)
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+                img = decode_image(f, "RGB").resize((size, size), Image.Resampling.BILINEAR)
+            except UserError:
                 skipped.append(str(f))
+                continue
+            xs.append(np.asarray(img, np.uint8).transpose(2, 0, 1))  # (3, size, size)
+            ys.append(label)
     x = np.stack(xs) if xs else np.zeros((0, 3, size, size), np.uint8)
     return x, np.array(ys, np.int64)
 
 
+def _read_cache(cache: Path, splits, size: int, classes: int) -> dict[str, np.ndarray] | None:
+    """The arrays of an image-folder cache file, or None if there is none or it is damaged (then
+    it is moved aside, so the images are decoded again)."""
+    if cache.is_dir():
+        raise UserError(f"{cache} is a folder where classicnets caches decoded images; move or rename it")
+    if not cache.exists():
+        return None
+    try:
+        names, read, close = open_npz(cache)
+        try:
+            arrays = {k: read(k) for k in names}
+        finally:
+            close()
+        problem = None if arrays.get("skipped", np.zeros(0, np.int8)).dtype.kind == "U" else "no list of skipped files"
+        for s in splits:
+            x, y = arrays.get(f"x_{s}"), arrays.get(f"y_{s}")
+            if x is None or y is None:
+                problem = problem or f"no x_{s} or y_{s}"
+            elif (x.dtype != np.uint8 or x.shape[1:] != (3, size, size) or y.dtype != np.int64
+                  or y.shape != (len(x),) or (len(y) and not 0 <= y.min() <= y.max() < classes)):
+                problem = problem or f"x_{s} {x.shape} {x.dtype} and y_{s} {y.shape} {y.dtype} are not what it stores"
+        if problem is None:
+            return arrays
+    except UserError as e:
+        problem = str(e)
+    move_aside(cache, f"the image cache {cache} is damaged ({problem}), so the images are decoded again")
+    return None
+
+
 def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
+    """An image folder (one sub-folder per class) as a data set of `size` x `size` RGB images."""
     root = Path(path)
+    size = option_int(f"image folder {root}", "size", size, 1, MAX_SIZE)
     if not root.is_dir():
         raise UserError(f"image folder {root} does not exist")
     split_dirs = {SPLITS[p.name]: p for p in root.iterdir() if p.is_dir() and p.name in SPLITS}
@@ -59,17 +97,15 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
     classes = sorted(files["train"])
     if len(classes) < 2:
         raise UserError(f"{split_dirs['train']} needs one sub-folder per class (at least two); found {classes}")
-    key = hashlib.sha256(repr((str(root.resolve()), size, sorted(
+    key = hashlib.sha256(repr((CACHE_VERSION, str(root.resolve()), size, sorted(
         (str(f), f.stat().st_size, f.stat().st_mtime_ns) for fs in files.values() for l in fs.values() for f in l
     ))).encode()).hexdigest()[:16]
     cache = data_home() / "folders" / f"{root.name}-{key}.npz"
-    arrays: dict[str, np.ndarray] = {}
-    skipped: list[str] = []
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        skipped = [str(s) for s in arrays.pop("skipped", np.array([], dtype=str))]
+    arrays = _read_cache(cache, files, size, len(classes))
+    if arrays is not None:
+        skipped = [str(s) for s in arrays.pop("skipped")]
     else:
+        arrays, skipped = {}, []
         for s in files:
             arrays[f"x_{s}"], arrays[f"y_{s}"] = _decode(files[s], classes, size, skipped)
         buf = io.BytesIO()
@@ -83,6 +119,8 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
                         description=f"image folder {root}", meta={"skipped": skipped, "path": str(root)})
 
 
+# -- arrays -----------------------------------------------------------------------------------------
+
 def _nchw(a: np.ndarray, name: str) -> np.ndarray:
     if a.ndim == 3:
         return a[:, None]
@@ -91,36 +129,120 @@ def _nchw(a: np.ndarray, name: str) -> np.ndarray:
     raise UserError(f"{name} has shape {a.shape}; images must be (N, H, W), (N, H, W, C) or (N, C, H, W)")
 
 
+def _show(v) -> str:
+    """A label as the user wrote it: 3 for 3.0, 1.5, nan."""
+    return str(int(v)) if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer() else str(v)
+
+
+def _listing(values: np.ndarray, limit: int = 5) -> str:
+    """'1000 (1 example), 1001 (2 examples) and 3 more values' for the distinct `values`."""
+    uniq, counts = np.unique(values, return_counts=True)
+    parts = [f"{_show(v)} ({int(c):,} example{'s' * (int(c) != 1)})" for v, c in zip(uniq[:limit], counts[:limit])]
+    more = f" and {len(uniq) - limit} more values" if len(uniq) > limit else ""
+    return ", ".join(parts) + more
+
+
+def _images(x: np.ndarray, name: str) -> np.ndarray:
+    """Checked images (N, C, H, W) of array `name`."""
+    if x.dtype == bool:
+        x = x.astype(np.uint8)
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise UserError(f"{name} holds {x.dtype} values; images must be real numbers (uint8 0..255 or floats)")
+    if x.ndim and not len(x):
+        raise UserError(f"{name} holds no examples (shape {x.shape}); give it at least one image")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))  # torch takes native byte order only
+    x = _nchw(x, name)
+    if 0 in x.shape:
+        raise UserError(f"{name} has shape {x.shape} once read as (N, C, H, W); images need at least one pixel")
+    check_finite_array(x, name, "replace them or drop those examples")
+    return x
+
+
+def _labels(y: np.ndarray, name: str, n: int, xname: str) -> np.ndarray:
+    """Checked labels (N,) of array `name` (not yet range-checked): integers or whole floats."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UserError(f"{name} has shape {y.shape}; labels must be one class number per example, shape (N,) "
+                        f"(for one-hot labels save y.argmax(1))")
+    if len(y) != n:
+        raise UserError(f"{xname} has {n:,} examples but {name} has {len(y):,} labels; they must pair up one to one")
+    if y.dtype == bool:
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise UserError(f"{name} holds {y.dtype} values; labels must be class numbers 0..K-1 "
+                        f"(number text labels first, e.g. with np.unique(y, return_inverse=True))")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise UserError(f"{name} has labels that are not whole numbers: {_listing(y[bad])}; "
+                            f"labels must be class numbers 0..K-1")
+    return y
+
+
+def _check_classes(ys: dict[str, np.ndarray], path: Path) -> int:
+    """K, the number of classes: every label of y_train in 0..K-1 with each class present, and
+    the labels of the other splits among them."""
+    y = ys["train"]
+    if (y < 0).any():
+        raise UserError(f"y_train in {path} has negative labels: {_listing(y[y < 0])}; labels must be class numbers 0..K-1")
+    present = np.unique(y)
+    k = 0
+    while k < len(present) and present[k] == k:  # classes 0..k-1 all present
+        k += 1
+    if k == 0:
+        raise UserError(f"y_train in {path} has no label 0 (its labels run {_show(present[0])}..{_show(present[-1])}); "
+                        f"classes must be numbered from 0, e.g. subtract {_show(present[0])} from every label")
+    if k < len(present):
+        raise UserError(f"y_train in {path} has labels outside 0..{k - 1}: {_listing(y[y >= k])}; classes must be "
+                        f"numbered 0..K-1 with every class present in training, and class {k} has no examples")
+    if k < 2:
+        raise UserError(f"y_train in {path} has only one class (0); a classifier needs examples of at least two")
+    for s, other in ys.items():
+        bad = (other < 0) | (other >= k)
+        if s != "train" and bad.any():
+            raise UserError(f"y_{s} in {path} has labels outside 0..{k - 1}, the classes of y_train: "
+                            f"{_listing(other[bad])}; drop those examples or give their classes training examples")
+    return k
+
+
 def load_arrays(path: str | Path) -> Dataset:
     """Arrays named as Keras's (x_train, y_train, optional x_val/y_val, x_test/y_test): in one .npz
     file, or as .npy files of those names in a folder (what `np.save` leaves)."""
     path = Path(path)
-    try:
-        if path.is_dir():
-            arrays = {f.stem: f for f in sorted(path.glob("*.npy"))}
-            read = lambda key: np.load(arrays[key], allow_pickle=False)  # noqa: E731
-            names, close = list(arrays), (lambda: None)
-        else:
-            z = np.load(path, allow_pickle=False)
-            read, names, close = z.__getitem__, list(z.files), z.close
-    except FileNotFoundError:
-        raise UserError(f"array file {path} does not exist") from None
-    except (ValueError, OSError) as e:
-        raise UserError(f"cannot read {path}: {e}") from None
+    if path.is_dir():
+        arrays = {f.stem: f for f in sorted(path.glob("*.npy"))}
+        read = lambda key: load_npy(arrays[key])  # noqa: E731
+        names, close = list(arrays), (lambda: None)
+    else:
+        names, read, close = open_npz(path)
     try:
         if "x_train" not in names or "y_train" not in names:
             raise UserError(f"{path} needs arrays x_train and y_train (Keras's names); it has {names}")
-        splits = {}
+        for s in ("val", "test"):
+            if (f"x_{s}" in names) != (f"y_{s}" in names):
+                have, lack = (f"x_{s}", f"y_{s}") if f"x_{s}" in names else (f"y_{s}", f"x_{s}")
+                raise UserError(f"{path} has {have} but no {lack}; give both (or neither)")
+        xs, ys = {}, {}
         for s in ("train", "val", "test"):
             if f"x_{s}" in names:
-                x, y = _nchw(read(f"x_{s}"), f"{path}:x_{s}"), read(f"y_{s}").reshape(-1)
-                splits[s] = Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)))
-    except (ValueError, OSError) as e:
-        raise UserError(f"cannot read {path}: {e}") from None
+                xs[s] = _images(read(f"x_{s}"), f"x_{s} in {path}")
+                ys[s] = _labels(read(f"y_{s}"), f"y_{s} in {path}", len(xs[s]), f"x_{s}")
     finally:
         close()
-    uint8 = splits["train"].x.dtype == torch.uint8
-    n = int(max(int(s.y.max()) for s in splits.values())) + 1
-    return Dataset(path.stem, [str(i) for i in range(n)], splits["train"], splits.get("val"),
-                        splits.get("test"), 255.0 if uint8 else 1.0, description=f"arrays {path}",
-                        meta={"path": str(path)})
+    ref = xs["train"]
+    for s, x in xs.items():
+        if x.shape[1:] != ref.shape[1:]:
+            raise UserError(f"x_{s} in {path} holds images of shape {x.shape[1:]} but x_train's are "
+                            f"{ref.shape[1:]}; every split needs the same image shape")
+        if (x.dtype == np.uint8) != (ref.dtype == np.uint8):
+            raise UserError(f"x_{s} in {path} is {x.dtype} but x_train is {ref.dtype}; save every split "
+                            f"in the same units (uint8 0..255, or floats)")
+    k = _check_classes(ys, path)
+    splits = {s: Split(torch.from_numpy(np.ascontiguousarray(xs[s])), torch.from_numpy(ys[s].astype(np.int64)))
+              for s in xs}
+    uint8 = ref.dtype == np.uint8
+    return Dataset(path.stem, [str(i) for i in range(k)], splits["train"], splits.get("val"),
+                   splits.get("test"), 255.0 if uint8 else 1.0, description=f"arrays {path}",
+                   meta={"path": str(path)})

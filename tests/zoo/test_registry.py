@@ -11,7 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from classicnets.errors import UserError
 from classicnets.inspect import count_params, summarize
 from classicnets.recurrent import keras_param_count
-from classicnets.zoo import create, list_models, model_info, register_model
+from classicnets.zoo import create, list_models, model_info, parameter_count, register_model
+from classicnets.zoo import registry
 
 MODELS = list_models()
 
@@ -66,6 +67,7 @@ def test_reference_counts_geometry_and_macs(name):
         s = summarize(model, info.input_shape, strict=True, dtype=dtype_of(name))  # raises on invalid geometry
     trainable, non_trainable = count_params(model)
     assert (s.trainable, s.non_trainable) == (trainable, non_trainable)
+    assert parameter_count(name) == trainable + non_trainable  # what `classicnets models` shows
     if info.num_params is not None:
         assert trainable + non_trainable == info.num_params, info.params_source
     if info.trainable_params is not None:
@@ -176,3 +178,61 @@ def test_list_models_filters_by_pattern():
     assert list_models("lenet*") == ["lenet", "lenet5"]
     assert list_models("vgg1?") == ["vgg11", "vgg13", "vgg16", "vgg19"]
     assert list_models("nothing*") == []
+
+
+def test_parameter_count_is_cached_and_leaves_the_random_state_alone():
+    state = torch.get_rng_state()
+    parameter_count.cache_clear()
+    assert parameter_count("vgg16") == 138_357_544  # no reference declared: computed on the meta device
+    assert parameter_count("vgg16") == 138_357_544 and parameter_count.cache_info().hits == 1
+    assert torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(UserError, match="unknown model 'vgg61'; did you mean"):
+        parameter_count("vgg61")
+
+
+def test_seed_gives_the_same_weights_and_leaves_the_global_generator_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b, c = create("lenet", seed=3), create("lenet", seed=3), create("lenet", seed=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.features[0].weight, c.features[0].weight)
+    torch.manual_seed(3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), create("lenet").parameters()))
+    with pytest.raises(UserError, match="seed must be a whole number"):
+        create("lenet", seed=-1)
+
+
+@pytest.mark.parametrize("name,option,value", [
+    ("lenet", "width", -4), ("lenet", "num_classes", 0), ("lenet", "width", 2.5), ("lenet", "input_size", [8, 8, 8]),
+    ("vgg16", "num_classes", -3), ("mobilenet", "alpha", -1.0), ("mlp", "layers", -1), ("imdb_lstm", "units", 0),
+])
+def test_impossible_sizes_are_refused_naming_the_option(name, option, value):
+    assert option in model_info(name).arguments()
+    with torch.device("meta"), pytest.raises(UserError, match=f"option '{option}' of model '{name}' must be"):
+        create(name, **{option: value})
+
+
+def test_zero_layers_is_a_model_without_hidden_layers():
+    assert len(create("mlp", layers=0)) == 2  # Flatten, Linear: the course's softmax regression
+
+
+def test_whatever_a_builder_raises_on_options_becomes_one_sentence(monkeypatch):
+    def boom(size: float = 1.0):
+        raise RuntimeError("Trying to create tensor with negative dimension -4: [-4, 1]\nmore detail")
+    monkeypatch.setitem(registry._REGISTRY, "boom", registry.ModelInfo("boom", boom, "test", "", "", 2000, (1,)))
+    with pytest.raises(UserError, match=r"^cannot build 'boom' with \{'size': 2.0\}: Trying .* \[-4, 1\]\.$"):
+        create("boom", size=2.0)
+    with pytest.raises(RuntimeError):  # defaults that fail are a bug: its traceback stays
+        create("boom")
+
+
+def test_private_builder_values_are_not_options():
+    assert "_d" not in model_info("resnet18").arguments()
+    with pytest.raises(UserError, match="no option '_d'; its options are: num_classes, in_channels.$"):
+        create("resnet18", _d=34)
+
+
+def test_a_mobilenet_too_thin_for_one_channel_is_refused():
+    with torch.device("meta"), pytest.raises(UserError, match="alpha must be at least 1/32"):
+        create("mobilenet", alpha=0.001)

@@ -1,32 +1,64 @@
 """What the user sees while training: a rich progress bar per epoch, or plain lines for logs and CI.
 
 Both end each epoch with the Keras line `Epoch 3/30 - 0.1s - loss: ... - acc: ... - val_loss: ...`.
+On a terminal narrower than that line (82 characters for a classifier at epoch 3/30), the bar
+prints a compact form, `Epoch 3/30 0.1s loss 0.1234 acc 0.9876 ...`, so that no value is wrapped
+onto a line of its own or cropped; plain mode always prints the Keras line, which logs are grepped for.
 The bar reads the running loss and accuracy at most every `refresh` seconds, since reading them
 waits for the device.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 from .callbacks import Callback, Meter
 
 SHOWN = ("loss", "acc", "val_loss", "val_acc")
 
 
-def format_logs(logs: dict[str, float]) -> str:
-    return " - ".join(f"{k}: {logs[k]:.4f}" for k in SHOWN if k in logs)
+def format_value(v: float, decimals: int = 4) -> str:
+    """Keras's choice: fixed point, scientific outside [1e-3, 1e5) so a diverging loss of 1e23 takes
+    10 characters instead of 29, and a tiny one does not read 0.0000."""
+    if v == 0 or not math.isfinite(v) or 1e-3 <= abs(v) < 1e5:
+        return f"{v:.{decimals}f}"
+    return f"{v:.{decimals}e}"
+
+
+def format_logs(logs: dict[str, float], sep: str = " - ", colon: str = ":", decimals: int = 4) -> str:
+    return sep.join(f"{k}{colon} {format_value(logs[k], decimals)}" for k in SHOWN if k in logs)
+
+
+def epoch_line(epoch: int, epochs: int, secs: float, logs: dict[str, float], width: int | None = None) -> str:
+    """The line ending epoch `epoch` (0-based): Keras's form, or with `width` the first of ever more
+    compact forms that fits in `width` characters (the most compact one if none does)."""
+    forms = [
+        f"Epoch {epoch + 1}/{epochs} - {secs:.1f}s - {format_logs(logs)}",
+        f"Epoch {epoch + 1}/{epochs} {secs:.1f}s {format_logs(logs, ' ', '')}",
+        f"{epoch + 1}/{epochs} {secs:.1f}s {format_logs(logs, ' ', '')}",
+        f"{epoch + 1}/{epochs} {secs:.0f}s {format_logs(logs, ' ', '', decimals=3)}",
+        f"{epoch + 1}/{epochs} {secs:.0f}s {format_logs(logs, ' ', '', decimals=2)}",
+    ]
+    if width is None:
+        return forms[0]
+    return next((f for f in forms if len(f) <= width), forms[-1])
 
 
 class EpochLogger(Callback):
-    """One line per epoch through `print_fn` (plain mode)."""
+    """One line per epoch through `print_fn` (plain mode: always the full Keras line)."""
 
     def __init__(self, print_fn: Callable[[str], None] = print):
         self.print_fn = print_fn
         self._t0 = 0.0
+
+    def width(self) -> int | None:
+        """Characters a line may take; None: no limit (a log file)."""
+        return None
 
     def on_train_begin(self, trainer):
         val = f", validate on {trainer.num_val:,} samples" if trainer.num_val else ""
@@ -37,25 +69,39 @@ class EpochLogger(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         secs = time.perf_counter() - self._t0
-        self.print_fn(f"Epoch {epoch + 1}/{trainer.epochs} - {secs:.1f}s - {format_logs(logs)}")
+        self.print_fn(epoch_line(epoch, trainer.epochs, secs, logs, self.width()))
 
 
 class ProgressBar(EpochLogger):
-    """A transient bar per epoch (batches done, time left, running loss and accuracy)."""
+    """A transient bar per epoch (batches done, time left, running loss and accuracy), laid out to
+    fit the console: the bar shrinks (at most 40 wide) before any text does, and text that still
+    does not fit ends in an ellipsis rather than wrapping the bar onto two lines."""
 
     def __init__(self, console: Console | None = None, refresh: float = 0.2):
         self.console = console or Console()
-        super().__init__(self.console.print)
+        super().__init__(self._print)
         self.refresh = refresh
         self.progress: Progress | None = None
         self._task = None
         self._next = 0.0
 
+    def _print(self, line: str) -> None:
+        # soft_wrap: never cropped nor wrapped by rich; a line longer than the console (only on a
+        # very narrow one) is wrapped by the terminal, whole
+        self.console.print(line, soft_wrap=True, markup=False)
+
+    def width(self) -> int | None:
+        return self.console.width  # read each epoch: the terminal may have been resized
+
     def on_train_begin(self, trainer):
         super().on_train_begin(trainer)
+        text = Column(no_wrap=True, overflow="ellipsis")
         self.progress = Progress(
-            TextColumn("Epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+            TextColumn("Epoch {task.fields[epoch]}", table_column=text.copy()),
+            BarColumn(bar_width=None, table_column=Column(max_width=40)),
+            MofNCompleteColumn(table_column=text.copy()), TextColumn("ETA", table_column=text.copy()),
+            TimeRemainingColumn(table_column=text.copy()),
+            TextColumn("{task.fields[metrics]}", table_column=text.copy()),
             console=self.console, transient=True)
         self.progress.start()
 
@@ -71,7 +117,8 @@ class ProgressBar(EpochLogger):
         now = time.perf_counter()
         if now >= self._next:
             self._next = now + self.refresh
-            self.progress.update(self._task, completed=step + 1, metrics=format_logs(meter.values()))
+            self.progress.update(self._task, completed=step + 1,
+                                 metrics=format_logs(meter.values(), " ", ""))
 
     def on_epoch_end(self, trainer, epoch, logs):
         self.progress.update(self._task, completed=trainer.steps_per_epoch)

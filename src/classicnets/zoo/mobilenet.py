@@ -25,6 +25,8 @@ class MobileNet(nn.Module):
                  include_top: bool = True, dropout: float = 1e-3):
         super().__init__()
         c = int(32 * alpha)
+        if c < 1:  # Keras's int(filters * alpha) would leave the first layer without channels
+            raise ValueError(f"alpha must be at least 1/32 = 0.03125 to keep a channel in the first layer; got {alpha}")
         layers: list[nn.Module] = [conv_bn_act(in_channels, c, 3, 2, 1, act=nn.ReLU6, eps=1e-3)]
         for out, stride in UNITS:
             out = int(out * alpha)

@@ -139,7 +139,7 @@ def test_summary_models_and_datasets_listings(cli):
     (("train", "--model", "lenett"), "unknown model 'lenett'; did you mean 'lenet'"),
     (("train", "--data", "digit"), "unknown data set 'digit'; did you mean 'digits'"),
     (("train", "--arg", "depth=3"), "model 'lenet' has no option 'depth'"),
-    (("train", "--model", "lenet5", "--epochs", "1"), "is too small for this LeNet: it needs at least 16x16"),
+    (("train", "--model", "lenet5", "--epochs", "1"), "lenet5 needs images of at least 16x16, and digits's are 8x8"),
     (("train", "--device", "cuda"), "no CUDA GPU is available"),
     (("train", "--device", "tpu"), "unknown device 'tpu'"),
     (("summary", "lenet", "--input", "3x8x8", "--arg", "in_channels=1"),
@@ -148,7 +148,7 @@ def test_summary_models_and_datasets_listings(cli):
      "layer 'classifier.1' (Linear) received (1, 64)"),
     (("summary", "lenet", "--input", "8by8"), "cannot read input size '8by8'"),
     (("evaluate", "no/such/run"), "run directory no/such/run does not exist"),
-    (("train", "--resume", "no/such/run"), "no/such/run/config.json does not exist"),
+    (("train", "--resume", "no/such/run"), "run directory no/such/run does not exist"),
 ])
 def test_user_errors_are_one_sentence_with_status_2(cli, args, message):
     code, out, err = cli(*args)
@@ -160,6 +160,7 @@ def test_damaged_files_in_a_run_are_named(cli, default_run, tmp_path):
     import shutil
     run = tmp_path / "copy"
     shutil.copytree(default_run, run)
+    (run / "results.json").unlink()  # as if stopped before the end
     (run / "checkpoint.safetensors").write_bytes(b"garbage")
     code, _, err = cli("train", "--resume", run)
     assert code == 2 and f"checkpoint {run / 'checkpoint.safetensors'} is damaged" in err
@@ -175,7 +176,7 @@ def test_damaged_files_in_a_run_are_named(cli, default_run, tmp_path):
 def test_existing_run_directory_is_not_overwritten(cli, default_run):
     before = (default_run / "metrics.csv").read_text()
     code, _, err = cli("train", "--out", default_run)
-    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert code == 2 and "already holds a finished run" in err and "evaluate" in err
     assert (default_run / "metrics.csv").read_text() == before
 
 
@@ -268,3 +269,38 @@ def test_scale_normalisation_and_image_folder_size_options(cli, tmp_path):
     assert code == 0, err
     norm = json.loads((run / "model.json").read_text())["normalization"]
     assert norm == {"max_value": 16.0, "mean": [0.0], "std": [1.0]}
+
+
+def test_predict_on_sequence_models(cli, tmp_path):
+    from classicnets.data import load_dataset
+    run = tmp_path / "adding"
+    assert cli("train", "--model", "gru", "--data", "adding", "--data-arg", "length=10", "--arg", "units=8",
+               "--epochs", 1, "--out", run, "-q")[0] == 0
+    data = load_dataset("adding", length=10)
+    np.save(tmp_path / "one.npy", data.test.x[0].numpy())
+    np.save(tmp_path / "batch.npy", data.test.x[:3].numpy())
+    code, out, err = cli("predict", run, tmp_path / "one.npy", tmp_path / "batch.npy")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith(f"{tmp_path / 'one.npy'}: ") and "batch.npy[2]: " in lines[3]
+    float(lines[0].split(": ")[1])
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 10, 5), np.float32))
+    code, _, err = cli("predict", run, tmp_path / "wrong.npy")
+    assert code == 2 and "the model takes sequences of shape (10, 2)" in err
+
+    run = tmp_path / "copy"
+    assert cli("train", "--model", "gru", "--data", "copy", "--data-arg", "delay=3", "--arg", "units=8",
+               "--arg", "embed_dim=4", "--epochs", 1, "--out", run, "-q")[0] == 0
+    seq = load_dataset("copy", delay=3).test.x[:2].numpy()
+    np.save(tmp_path / "copy.npy", seq)
+    code, out, err = cli("predict", run, tmp_path / "copy.npy")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and len(lines[1].split(": ")[1].split()) == seq.shape[1]  # a class per step
+
+
+def test_study_shows_progress_while_training(cli, tmp_path):
+    code, out, err = cli("study", "vanishing-gradients", "--epochs", 1, "--length", 10, "--train-length", 6,
+                         "--units", 4, "--out", tmp_path)
+    assert code == 0, err
+    assert out.count("Epoch 1/1 - ") == 3  # one line per network's epoch, as training goes

@@ -8,3 +8,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_models_table_in_docs_is_current():
     assert (DOCS / "models.md").read_text() == markdown(), \
         "regenerate with: python -m classicnets.zoo.table > docs/models.md"
+
+
+def test_catalog_for_listings_is_current():
+    from classicnets import catalog
+    assert catalog.PATH.read_text() == catalog.text(catalog.build()), "regenerate with: python -m classicnets.catalog"

@@ -2,18 +2,22 @@
 
     import classicnets as cn
     data = cn.load_dataset("digits")
-    model = cn.create("lenet")
+    model = cn.create("lenet", seed=0)
     cn.summary(model, (1, 8, 8)).print()
     history = cn.fit(model, data, cn.TrainConfig(epochs=30))
     cn.evaluate(model, data)            # {'loss': ..., 'acc': ...}
+
+Names are imported on first use, so `import classicnets` (and `classicnets --help`) is quick.
 """
 __version__ = "0.1.0"
 
-from .data import AugmentConfig, list_datasets, load_dataset
-from .errors import UserError
-from .inspect import summary
-from .train import TrainConfig, evaluate, fit, predict
-from .zoo import create, list_models
+from ._lazy import lazy_exports
 
-__all__ = ["AugmentConfig", "TrainConfig", "UserError", "create", "evaluate", "fit", "list_datasets",
-           "list_models", "load_dataset", "predict", "summary"]
+__all__ = ["AugmentConfig", "RunConfig", "TrainConfig", "UserError", "create", "evaluate", "fit",
+           "list_datasets", "list_models", "load_dataset", "predict", "summary", "train_run"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AugmentConfig": ".data.augment_config", "list_datasets": ".data.registry", "load_dataset": ".data.registry",
+    "UserError": ".errors", "summary": ".inspect", "TrainConfig": ".train.config", "evaluate": ".train.engine",
+    "fit": ".train.engine", "predict": ".train.engine", "create": ".zoo.registry", "list_models": ".zoo.registry",
+    "RunConfig": ".runs.rundir", "train_run": ".runs.run",
+})

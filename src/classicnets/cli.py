@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -17,9 +18,18 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .data.augment_config import AugmentConfig
+from .errors import UserError, check_range
+from .train.config import TrainConfig
 
 PROG = "classicnets"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its mistakes reported as every other user error is: one line, status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 # -- dataclass <-> argparse ------------------------------------------------------------------------
@@ -51,10 +61,31 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, title: str
         elif typing.get_origin(tp) is typing.Literal:
             group.add_argument(flag, dest=f.name, choices=typing.get_args(tp), default=None, help=help_)
         elif tp in (int, float, str):
-            group.add_argument(flag, dest=f.name, type=tp, default=None, metavar=tp.__name__.upper(),
-                               help=help_)
+            group.add_argument(flag, dest=f.name, type=_finite if tp is float else tp, default=None,
+                               metavar=tp.__name__.upper(), help=help_)
         else:
             raise TypeError(f"no command-line mapping for {cls.__name__}.{f.name}: {tp}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)  # argparse: "invalid _finite value" -> renamed below
+    return value
+
+
+_finite.__name__ = "finite number"
+
+
+def _count(low: int):
+    """argparse type: an integer of at least `low`."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}; got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, base: Any | None = None) -> Any:
@@ -64,12 +95,15 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, base: Any | None = 
     return dataclasses.replace(base if base is not None else cls(), **given)
 
 
-def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
+def parse_model_args(pairs: list[str] | None, kind: str = "model") -> dict[str, Any]:
+    """KEY=VALUE pairs (--arg, --data-arg) as a dict; values read as JSON where they can be (64, 0.5, true)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"model option {pair!r} must be written KEY=VALUE, e.g. width=64")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            example = "width=64" if kind == "model" else "maxlen=100"
+            raise UserError(f"{kind} option {pair!r} must be written KEY=VALUE, e.g. {example}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -90,223 +124,183 @@ def _progress_callbacks(mode: str):
     return []
 
 
-def _fill_model_args(name: str, args: dict[str, Any], input_shape: tuple[int, ...],
-                     num_classes: int | None = None, *, num_words: int | None = None,
-                     per_step: bool | None = None) -> dict[str, Any]:
-    """Give the builder what the data decide unless the user set it: the outputs, and the input's
-    channels and size (images, (C, H, W)), length and vocabulary (word ids, (T,)), or length and
-    features (sequences, (T, F))."""
-    from .zoo import model_info
-
-    params = model_info(name).arguments()
-    given: dict[str, Any] = {"num_classes": num_classes, "num_words": num_words, "per_step": per_step or None}
-    if len(input_shape) == 3:
-        h, w = input_shape[1:]
-        given.update(in_channels=input_shape[0], input_size=h if h == w else [h, w])
-    elif len(input_shape) == 2:
-        given.update(input_size=input_shape[0], in_features=input_shape[1])
-    else:
-        given["input_size"] = input_shape[0]
-    filled = dict(args)
-    for key, value in given.items():
-        if value is not None and key in params and key not in filled:
-            filled[key] = value
-    return filled
-
-
 def cmd_train(a: argparse.Namespace) -> int:
-    import torch
-
-    from .data import AugmentConfig, load_dataset
-    from .fileio import write_json
-    from .inspect import summarize
     from .runs import rundir
-    from .runs.plots import plot_curves
-    from .train import CSVLogger, Checkpoint, TrainConfig
-    from .train.engine import environment, evaluate, fit, resolve_device
+    from .runs.run import resume_run, train_run
+
+    command = " ".join([PROG, *sys.argv[1:]])
+    mode = "none" if a.quiet else a.progress
+    log = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
+
+    def header(run: Path, p) -> None:
+        log(f"Training {p.config.model} on {p.config.data} ({p.device}); run directory {run}")
 
     if a.resume:
-        run = Path(a.resume)
-        cfg = rundir.read_config(run)
-        if not (run / rundir.CHECKPOINT).exists():
-            raise UserError(f"{run} has no checkpoint to resume from; it stopped before finishing an epoch")
         overrides = [f.name for cls in (TrainConfig, AugmentConfig) for f in dataclasses.fields(cls)
                      if getattr(a, f.name) is not None and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg:
+        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
-        if a.epochs is not None and a.epochs != cfg.train.epochs:
-            if cfg.train.schedule in ("onecycle", "cosine"):
-                raise UserError(f"the {cfg.train.schedule} schedule is fixed to {cfg.train.epochs} "
-                                f"epochs; start a new run to train longer")
-            cfg.train.epochs = a.epochs
+        try:
+            result = resume_run(a.resume, epochs=a.epochs, callbacks=_progress_callbacks(mode), command=command,
+                                on_start=header, log=print)
+        except KeyboardInterrupt:
+            return _interrupted(Path(a.resume))
+        if result.finished_before:
+            print(f"{result.run} has already finished its {result.resumed_from} epochs; nothing to resume "
+                  f"(`{PROG} evaluate {result.run}` uses it)", file=sys.stderr)
+            return 0
     else:
         base = rundir.RunConfig()
         if a.data and (Path(a.data).is_dir() or a.data.endswith(".npz")):
             a.data = str(Path(a.data).resolve())  # the run must find it again from anywhere
         cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
-                               data_args=parse_model_args(a.data_arg), model_args=parse_model_args(a.arg),
+                               data_args=parse_model_args(a.data_arg, "data set"),
+                               model_args=parse_model_args(a.arg),
                                train=dataclass_from_args(TrainConfig, a),
                                augment=dataclass_from_args(AugmentConfig, a, base.augment))
-    device = resolve_device(cfg.train.device)
-    data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
-    skipped = data.meta.get("skipped") or []
-    if skipped:
-        print(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
-              + (", ..." if len(skipped) > 3 else ""), file=sys.stderr)
-    torch.manual_seed(cfg.train.seed)
-    cfg.model_args = _fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_outputs,
-                                      num_words=data.meta.get("num_words"), per_step=data.meta.get("per_step"))
-    from .zoo import create
-    model = create(cfg.model, **cfg.model_args)
-    # a clear error now if the input does not fit the model
-    summarize(model, data.input_shape, dtype=torch.long if data.kind == "tokens" else torch.float32)
+        claimed: list[Path] = []
 
-    if a.resume:
-        run, resume = Path(a.resume), Path(a.resume) / rundir.CHECKPOINT
-    else:
-        run = Path(a.out) if a.out else rundir.new_run_dir(a.runs_dir, cfg.model, data.name)
-        if (run / rundir.CHECKPOINT).exists() or (run / rundir.CONFIG).exists():
-            raise UserError(f"{run} already holds a run; continue it with --resume {run} or choose "
-                            f"another --out")
-        resume = None
-    normalization = data.normalization(cfg.train.normalize)
-    command = " ".join([PROG, *sys.argv[1:]])
-    if a.resume:  # keep the original record; note each resumption
-        record = {**rundir.read_json(run / rundir.CONFIG, "run configuration"), **cfg.to_dict()}
-        record.setdefault("resumed", []).append({"command": command, "device": str(device),
-                                                 "environment": environment()})
-    else:
-        record = {**cfg.to_dict(), "device": str(device), "environment": environment(),
-                  "command": command}
-    write_json(run / rundir.CONFIG, record)
-    vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
-    rundir.write_card(run, rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
-                                            normalization.to_dict() if normalization else None, cfg.data,
-                                            cfg.data_args, data.task, vocab))
-    mode = "none" if a.quiet else a.progress
-    callbacks = [*_progress_callbacks(mode), CSVLogger(run / rundir.METRICS),
-                 Checkpoint(run / rundir.CHECKPOINT)]
-    if not a.quiet:
-        print(f"Training {cfg.model} on {cfg.data} ({device}); run directory {run}", flush=True)
-    try:
-        history = fit(model, data, cfg.train, augment=cfg.augment, normalization=normalization,
-                      callbacks=callbacks, resume=str(resume) if resume else None)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Continue with: {PROG} train --resume {run}", file=sys.stderr)
-        return 130
-    rundir.save_model(run, model)
-    plot_curves(history.history, run / rundir.CURVES, title=f"{cfg.model} on {cfg.data}")
-    results: dict[str, Any] = {"epochs": len(history.epoch)}
-    if data.test is not None:
-        test = evaluate(model, data, split="test", normalization=normalization,
-                        batch_size=cfg.train.eval_batch_size)
-        results.update({f"test_{k}": v for k, v in test.items()})
-        print(f"Test: {_metrics(test)} ({len(data.test):,} samples)")
-    write_json(run / rundir.RESULTS, results)
-    if not a.quiet:
-        print(f"Saved {run}")
+        def start(run: Path, p) -> None:
+            claimed.append(run)
+            header(run, p)
+        try:
+            result = train_run(cfg, out=a.out, runs_dir=a.runs_dir, callbacks=_progress_callbacks(mode),
+                               command=command, on_start=start, log=print)
+        except KeyboardInterrupt:
+            return _interrupted(claimed[0] if claimed else None)
+    log(f"Saved {result.run}")
     return 0
 
 
-def cmd_evaluate(a: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+def _interrupted(run: Path | None) -> int:
+    from .runs import rundir
+    if run is not None and rundir.run_state(run) == "interrupted":
+        print(f"\nInterrupted. Continue with: {PROG} train --resume {run}", file=sys.stderr)
+    else:
+        print("\nInterrupted before the first epoch ended; nothing was kept.", file=sys.stderr)
+    return 130
 
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data import load_dataset
     from .fileio import write_json
     from .runs import rundir
-    from .runs.plots import plot_confusion
+    from .runs.confusion import TABLE_MAX_CLASSES, render_confusions
+    from .runs.run import format_metrics
     from .train.engine import evaluate
 
     model, card = rundir.load_model(a.run)
     cfg = rundir.read_config(a.run)
+    results = rundir.read_results(a.run)  # a damaged file is refused before any work
     data = load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
     out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True, task=card.task)
     n = len(data.split(a.split))
-    print(f"{a.split}: {_metrics(out)} ({n:,} samples)")
-    results_path = Path(a.run) / rundir.RESULTS
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    print(f"{a.split}: {format_metrics(out)} ({n:,} samples)")
     results.update({f"{a.split}_{k}": v for k, v in out.items() if k != "confusion"})
-    if "confusion" not in out:  # regression: no classes to confuse
-        write_json(results_path, results)
-        return 0
-    cm = out["confusion"]
+    if "confusion" in out:  # regression has no classes to confuse
+        cm = out["confusion"]
+        if len(card.classes) <= TABLE_MAX_CLASSES:
+            _print_confusion(cm, card.classes)
+        else:  # a table of 100 columns reads as nothing: the largest confusions instead
+            render_confusions(cm, card.classes, print)
+        png = Path(a.run) / f"confusion-{a.split}.png"
+        from .runs.plots import plot_confusion
+        plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({a.split})")
+        results[f"{a.split}_confusion"] = cm.tolist()
+        print(f"Saved {png}")
+    write_json(Path(a.run) / rundir.RESULTS, results)
+    return 0
+
+
+def _print_confusion(cm, classes: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("true \\ pred")
-    for c in card.classes:
+    for c in classes:
         table.add_column(c, justify="right")
-    for i, c in enumerate(card.classes):
+    for i, c in enumerate(classes):
         table.add_row(c, *(str(int(v)) if v else "." for v in cm[i].tolist()))
     Console().print(table)
-    png = Path(a.run) / f"confusion-{a.split}.png"
-    plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({a.split})")
-    results[f"{a.split}_confusion"] = cm.tolist()
-    write_json(results_path, results)
-    print(f"Saved {png}")
-    return 0
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
     import torch
-    from rich.console import Console
-    from rich.table import Table
 
-    from .data.files import read_inputs
+    from .data.files import read_inputs, read_sequences
     from .runs import rundir
     from .train.engine import predict
 
     model, card = rundir.load_model(a.run)
     norm = card.norm
+    shape = tuple(card.input_shape)
     if a.text:
         if a.files:
             raise UserError("give either files or --text, not both")
         x = torch.from_numpy(card.vocabulary.encode_padded(a.text))
         names = [t if len(t) <= 60 else t[:57] + "..." for t in a.text]
     elif not a.files:
-        raise UserError("nothing to predict: give image or .npy files, or --text \"some words\" for a text model")
+        what = ("--text \"some words\"" if card.vocab is not None
+                else ".npy arrays of sequences" if len(shape) < 3 else "image or .npy files")
+        raise UserError(f"nothing to predict: give {what}")
     elif card.vocab is not None:
         raise UserError(f"{card.name} reads text; pass it with --text \"...\"")
+    elif len(shape) < 3:  # word ids (T,) or sequences (T, F)
+        names, x = read_sequences(a.files, shape)
     else:
-        names, x = read_inputs(a.files, tuple(card.input_shape), norm.max_value if norm else 1.0,
-                               invert=a.invert)
+        names, x = read_inputs(a.files, shape, norm.max_value if norm else 1.0, invert=a.invert)
     probs = predict(model, x, normalization=norm, task=card.task)
+    if card.task != "regression" and probs.shape[-1] != max(len(card.classes), 2 if card.task == "binary" else 0):
+        raise UserError(f"model description {Path(a.run) / rundir.CARD} is damaged: it names "
+                        f"{len(card.classes)} classes for a model with {probs.shape[-1]} outputs")
+    _print_predictions(names, probs, card, a.top_k)
+    return 0
+
+
+def _print_predictions(names: list[str], probs, card, top_k: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(80, Console().width))
     if card.task == "regression":
-        for name, v in zip(names, probs.tolist()):
-            print(f"{name}: {v}")
-        return 0
-    if card.task == "binary":
-        table = Table()
-        table.add_column("input", overflow="fold")
-        table.add_column("class")
-        table.add_column(f"P({card.classes[1]})", justify="right")
-        for name, (_, p) in zip(names, probs.tolist()):
-            table.add_row(name, card.classes[int(p > 0.5)], f"{p:.1%}")
-        Console(width=max(80, Console().width)).print(table)
-        return 0
-    k = max(1, min(a.top_k, len(card.classes)))
-    top_p, top_i = probs.topk(k, dim=1)
+        for name, v in zip(names, probs.reshape(len(probs), -1).tolist()):
+            print(f"{name}: {' '.join(f'{x:.4f}' for x in v)}")
+        return
+    if probs.ndim == 3:  # a class per time step (the copy task): the predicted sequence
+        for name, steps in zip(names, probs.argmax(-1).tolist()):
+            print(f"{name}: {' '.join(card.classes[i] for i in steps)}")
+        return
     table = Table()
     table.add_column("input", overflow="fold")
     table.add_column("class")
+    if card.task == "binary":
+        table.add_column(f"P({card.classes[1]})", justify="right")
+        for name, (_, p) in zip(names, probs.tolist()):
+            table.add_row(name, card.classes[int(p > 0.5)], f"{p:.1%}")
+        console.print(table)
+        return
+    k = max(1, min(top_k, len(card.classes)))
+    top_p, top_i = probs.topk(k, dim=1)
     table.add_column(f"top {k}" if k > 1 else "probability")
     for name, ps, idx in zip(names, top_p.tolist(), top_i.tolist()):
         table.add_row(name, card.classes[idx[0]],
                       ", ".join(f"{card.classes[i]} {p:.1%}" for p, i in zip(ps, idx)))
-    Console(width=max(80, Console().width)).print(table)
-    return 0
+    console.print(table)
 
 
 def cmd_summary(a: argparse.Namespace) -> int:
     import torch
 
     from .inspect import parse_input, summarize, to_fully_convolutional
+    from .runs.run import fill_model_args
     from .zoo import create, model_info
 
     info = model_info(a.model)
     shape = parse_input(a.input) if a.input else info.input_shape
     dtype = {"long": torch.long, "float": torch.float32}[a.dtype or info.input_dtype]
     native = parse_input(a.fcn) if a.fcn else shape  # a converted model is built for its native input
-    args = _fill_model_args(a.model, parse_model_args(a.arg), native)
+    args = fill_model_args(a.model, parse_model_args(a.arg), native)
     with torch.device("meta"):  # shapes only: no memory for weights, no time for initialisation
         model = create(a.model, **args)
         if a.fcn:
@@ -318,6 +312,13 @@ def cmd_summary(a: argparse.Namespace) -> int:
     return 0
 
 
+def _output_dir(path: str, option: str = "--out") -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{option} {out} is a file, not a directory; name a directory")
+    return out
+
+
 def cmd_study(a: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -325,41 +326,37 @@ def cmd_study(a: argparse.Namespace) -> int:
     from .studies import VanishingGradients
 
     for opt in ("length", "units", "train_length"):
-        if getattr(a, opt) < 2:
-            raise UserError(f"--{opt.replace('_', '-')} must be at least 2; got {getattr(a, opt)}")
-    if a.epochs < 0:
-        raise UserError(f"--epochs must be 0 or more; got {a.epochs}")
+        check_range(opt, getattr(a, opt), 2, None)
+    check_range("epochs", a.epochs, 0, None)
+    check_range("seed", a.seed, 0, 2**63 - 1)
+    out = _output_dir(a.out)
+    progress = _progress_callbacks("auto")
     study = VanishingGradients(length=a.length, units=a.units, epochs=a.epochs, train_length=a.train_length,
-                               seed=a.seed).run(log=lambda s: print(s, flush=True))
-    Console(width=max(100, Console().width)).print(study.table())
-    out = Path(a.out)
+                               seed=a.seed).run(log=lambda s: print(s, flush=True), callbacks=progress)
+    Console().print(study.table())
     study.plot(out / "vanishing-gradients.png")
     write_json(out / "vanishing-gradients.json", study.to_dict())
     print(f"Saved {out / 'vanishing-gradients.png'} and {out / 'vanishing-gradients.json'}")
     return 0
 
 
-def _metrics(out: dict[str, Any]) -> str:
-    return " - ".join(f"{k} {out[k]:.4f}" for k in ("loss", "acc") if k in out)
-
-
 def cmd_models(a: argparse.Namespace) -> int:
+    import fnmatch
+
     from rich.console import Console
     from rich.table import Table
 
-    from .zoo import list_models, model_info
+    from .catalog import load
 
-    names = list_models(a.pattern)
-    if not names:
+    models = [m for m in load()["models"] if fnmatch.fnmatch(m["name"], a.pattern)]
+    if not models:
         raise UserError(f"no model matches {a.pattern!r}; `{PROG} models` lists them all")
     table = Table()
     for col in ("model", "input", "params", "description"):
-        table.add_column(col, justify="right" if col == "params" else "left")
-    for n in names:
-        i = model_info(n)
-        table.add_row(n, "x".join(map(str, i.input_shape)),
-                      f"{i.num_params:,}" if i.num_params else "-", i.description)
-    Console(width=max(100, Console().width)).print(table)
+        table.add_column(col, justify="right" if col == "params" else "left", no_wrap=col != "description")
+    for m in models:
+        table.add_row(m["name"], "x".join(map(str, m["input"])), f"{m['params']:,}", m["description"])
+    Console().print(table)
     return 0
 
 
@@ -367,23 +364,20 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .data import list_datasets
+    from .catalog import load
 
     table = Table()
     for col in ("data set", "classes", "input", "splits", "description"):
         table.add_column(col)
-    for d in list_datasets():
-        table.add_row(d.name, str(d.classes), "x".join(map(str, d.input_shape)), d.splits,
-                      f"{d.description}\n{d.license}; {d.citation}")
-    Console(width=max(100, Console().width)).print(table)
+    for d in load()["datasets"]:
+        table.add_row(d["name"], str(d["classes"]), "x".join(map(str, d["input"])), d["splits"],
+                      f"{d['description']}\n{d['license']}; {d['citation']}")
+    Console().print(table)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import AugmentConfig
-    from .train import TrainConfig
-
-    p = argparse.ArgumentParser(prog=PROG, description="Build, inspect, train and compare the "
+    p = Parser(prog=PROG, description="Build, inspect, train and compare the "
                                 "classic convolutional and recurrent networks.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -403,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")
     t.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
                    help="bar on a terminal, plain epoch lines in logs (default: auto)")
-    t.add_argument("-q", "--quiet", action="store_true", help="print only the test result")
+    t.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the test result: silent until training ends, which can take minutes")
     add_dataclass_options(t, TrainConfig, "training")
     add_dataclass_options(t, AugmentConfig, "augmentation (applied to training batches only)")
     t.set_defaults(func=cmd_train)
@@ -418,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="*", metavar="FILE")
     pr.add_argument("--text", action="append", metavar="TEXT",
                     help="text for a model trained on text (repeatable), encoded with the run's vocabulary")
-    pr.add_argument("-k", "--top-k", type=int, default=3, help="classes to show per input (default: 3)")
+    pr.add_argument("-k", "--top-k", type=_count(1), default=3, help="classes to show per input (default: 3)")
     pr.add_argument("--invert", action="store_true",
                     help="invert image intensities (dark ink on light paper, for models trained on "
                          "light-on-dark data such as digits and MNIST)")
@@ -430,9 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the model's own)")
     s.add_argument("--dtype", choices=("float", "long"),
                    help="input type: long for word ids (default: the model's own)")
-    s.add_argument("--batch", type=int, default=1, help="batch size for the memory totals (default: 1)")
+    s.add_argument("--batch", type=_count(1), default=1, help="batch size for the memory totals (default: 1)")
     s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
-    s.add_argument("--depth", type=int, help="fold modules this many levels down into one row each")
+    s.add_argument("--depth", type=_count(1), help="fold modules this many levels down into one row each")
     s.add_argument("--fold-blocks", action="store_true",
                    help="one row per residual unit, Inception module, dense block, ...")
     s.add_argument("--strict", action="store_true",
@@ -465,13 +460,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_cli(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse has printed its one line (or the help)
+            return e.code if isinstance(e.code, int) else 0
         return args.func(args)
     except UserError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting up or reading data: nothing to keep
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -19,3 +20,21 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(known)}."
     return UserError(f"unknown {kind} {name!r}; {hint}")
+
+
+def check_range(name: str, value, low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                flag: str | None = None) -> None:
+    """`UserError` unless low <= value <= high (strict where open), naming the option as on the command line."""
+    flag = flag or "--" + name.replace("_", "-")
+    ok = True
+    if isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if low is not None and (value <= low if low_open else value < low):
+        ok = False
+    if high is not None and (value >= high if high_open else value > high):
+        ok = False
+    if ok:
+        return
+    lo = "" if low is None else (f"greater than {low}" if low_open else f"at least {low}")
+    hi = "" if high is None else (f"less than {high}" if high_open else f"at most {high}")
+    raise UserError(f"{flag} must be {' and '.join(p for p in (lo, hi) if p)}; got {value}")

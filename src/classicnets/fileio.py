@@ -1,7 +1,8 @@
 """Atomic file writes: a crash or Ctrl-C never leaves a half-written file in place.
 
 Every write goes to a temporary file in the target's directory, is flushed to disk, then renamed
-over the target (`os.replace` is atomic on POSIX and Windows within one file system).
+over the target (`os.replace` is atomic on POSIX and Windows within one file system). Files get the
+permissions any other tool would give them (0666 less the user's umask), not mkstemp's private 0600.
 """
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # read it the only way POSIX offers: set, then put it back
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; rename it over `path` only on success."""
@@ -22,6 +32,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
@@ -45,6 +56,30 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_json_exclusive(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON to `path` atomically, only if `path` does not exist yet (else FileExistsError):
+    the complete file appears under its name in one step, and two writers cannot both succeed."""
+    path = Path(path)
+    data = (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if path exists; atomic
+        except OSError as e:
+            if isinstance(e, FileExistsError):
+                raise
+            with open(path, "xb") as f:  # a file system without hard links: exclusive create
+                f.write(data)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 class BackgroundWriter:

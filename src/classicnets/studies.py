@@ -35,7 +35,8 @@ class VanishingGradients:
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # stage -> model -> (length,)
     test_mse: dict[str, float] = field(default_factory=dict)
 
-    def run(self, log=print) -> VanishingGradients:
+    def run(self, log=print, callbacks=()) -> VanishingGradients:
+        """Measure (and train); `callbacks` (e.g. a progress bar) are passed to each network's `fit`."""
         from .data import load_dataset
         from .data.sequences import adding_problem
         from .train import TrainConfig
@@ -50,7 +51,8 @@ class VanishingGradients:
             self.curves.setdefault("initialisation", {})[name] = input_gradients(model, probe.x, probe.y)
             if self.epochs:
                 log(f"Training {CELLS[name]} for {self.epochs} epochs on the adding problem ({self.train_length} steps)")
-                fit(model, data, TrainConfig(epochs=self.epochs, batch_size=50, lr=1e-2, seed=self.seed))
+                fit(model, data, TrainConfig(epochs=self.epochs, batch_size=50, lr=1e-2, seed=self.seed),
+                    callbacks=callbacks)
                 self.test_mse[name] = evaluate(model, data)["loss"]
                 self.curves.setdefault("trained", {})[name] = input_gradients(model, probe.x, probe.y)
         return self

@@ -5,25 +5,10 @@ Parameters are named after Keras's ImageDataGenerator where one exists.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class AugmentConfig:
-    translate: int = 0          # pixels: pad with zeros by this much, then crop back at a random offset
-    horizontal_flip: bool = False  # mirror left-right with probability 1/2 (Keras: horizontal_flip)
-    width_shift_range: float = 0.0   # fraction of the width: shift by up to this much, left or right (Keras)
-    height_shift_range: float = 0.0  # fraction of the height: shift by up to this much, up or down (Keras)
-    rotation_range: float = 0.0      # degrees: rotate by up to this much either way (Keras)
-    cutout: int = 0                  # pixels: blank a random square of this side in each image (DeVries & Taylor 2017)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.translate or self.horizontal_flip or self.width_shift_range
-                    or self.height_shift_range or self.rotation_range or self.cutout)
+from .augment_config import AugmentConfig
 
 
 def translate(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -8,16 +8,17 @@
       model.safetensors  final weights (the best epoch's with keep_best)
       model.json         registry name and arguments, input shape, classes, task, normalisation,
                          and for text the vocabulary and its encoding settings
-      results.json       test loss and accuracy (and whatever `evaluate` adds)
+      results.json       test loss and accuracy (and whatever `evaluate` adds); written last, so
+                         a run with results is finished
 
-Every file is written atomically.
+Every file is written atomically. `run_state` tells a finished run from an interrupted one.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,16 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         try:
-            return cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
-                       data_dir=d.get("data_dir"), data_args=dict(d.get("data_args") or {}),
-                       train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]))
-        except (KeyError, TypeError) as e:
+                cfg = cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
+                      data_dir=d.get("data_dir"), data_args=dict(d.get("data_args") or {}),
+                      train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]))
+        except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"run configuration is incomplete or from another version: {e}") from None
+        _check_types(cfg.train, "run configuration's train")
+        _check_types(cfg.augment, "run configuration's augment")
+        if not isinstance(cfg.model, str) or not isinstance(cfg.data, str):
+            raise UserError("run configuration is damaged: model and data must be names")
+        return cfg
 
 
 @dataclass
@@ -104,24 +110,111 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; is {path.parent} a classicnets run directory?") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read {what} {path}: {e}") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a file; remove it or use another run") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} {path} is damaged (not valid JSON: {e}); restore it or use another run") from None
 
 
 def read_config(run: str | os.PathLike) -> RunConfig:
-    return RunConfig.from_dict(read_json(Path(run) / CONFIG, "run configuration"))
+    path = Path(run) / CONFIG
+    d = read_json(path, "run configuration")
+    if not isinstance(d, dict):
+        raise UserError(f"run configuration {path} is damaged: it holds no settings")
+    cfg = RunConfig.from_dict(d)
+    try:
+        cfg.train.validate()
+        cfg.augment.validate()
+    except UserError as e:
+        raise UserError(f"run configuration {path} is damaged or edited: {e}") from None
+    return cfg
+
+
+def read_results(run: str | os.PathLike) -> dict[str, Any]:
+    """results.json as a dict ({} if there is none yet); a clear error if it is damaged."""
+    path = Path(run) / RESULTS
+    if not path.exists():
+        return {}
+    d = read_json(path, "results")
+    if not isinstance(d, dict):
+        raise UserError(f"results {path} is damaged: expected a JSON object; delete it and run evaluate again")
+    return d
+
+
+def run_state(run: str | os.PathLike) -> str:
+    """'finished' (weights and results written), 'interrupted' (a checkpoint, not finished),
+    'not started' (a configuration but no finished epoch) or 'empty' (no run here)."""
+    run = Path(run)
+    if (run / WEIGHTS).exists() and (run / RESULTS).is_file():
+        try:
+            if "epochs" in json.loads((run / RESULTS).read_text(encoding="utf-8")):
+                return "finished"
+        except (OSError, ValueError, TypeError):
+            pass
+    if (run / CHECKPOINT).exists():
+        return "interrupted"
+    if (run / CONFIG).exists():
+        return "not started"
+    return "empty"
 
 
 def write_card(run: Path, card: ModelCard) -> None:
     write_json(run / CARD, asdict(card))
 
 
+def _check_types(obj: Any, what: str) -> None:
+    """`UserError` if a dataclass loaded from JSON holds a value of the wrong type (an edited or damaged file)."""
+    import typing
+
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        v, tp = getattr(obj, f.name), hints[f.name]
+        if typing.get_origin(tp) is typing.Literal:
+            ok = v in typing.get_args(tp)
+        elif tp is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif tp is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif tp in (bool, str):
+            ok = isinstance(v, tp)
+        else:
+            continue
+        if not ok:
+            raise UserError(f"{what} field {f.name!r} holds {v!r}, which is not a valid {getattr(tp, '__name__', tp)}; "
+                            f"the file is damaged or from another version")
+
+
 def read_card(run: str | os.PathLike) -> ModelCard:
-    d = read_json(Path(run) / CARD, "model description")
+    path = Path(run) / CARD
+    d = read_json(path, "model description")
     try:
-        return ModelCard(**d)
+        card = ModelCard(**d)
     except TypeError as e:
-        raise UserError(f"model description {Path(run) / CARD} is incomplete: {e}") from None
+        raise UserError(f"model description {path} is incomplete: {e}") from None
+    shapes_ok = isinstance(card.input_shape, list) and 1 <= len(card.input_shape) <= 3 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in card.input_shape)
+    checks = [
+        (isinstance(card.name, str), "name must be a model name"),
+        (isinstance(card.args, dict), "args must be an object of builder options"),
+        (shapes_ok, "input_shape must be 1 to 3 positive integers"),
+        (isinstance(card.classes, list) and all(isinstance(c, str) for c in card.classes), "classes must be a list of names"),
+        (card.task in ("multiclass", "binary", "regression"), "task must be multiclass, binary or regression"),
+        (isinstance(card.data_args, dict), "data_args must be an object"),
+        (card.vocab is None or isinstance(card.vocab, dict), "vocab must be an object"),
+    ]
+    for ok, rule in checks:
+        if not ok:
+            raise UserError(f"model description {path} is damaged: {rule}")
+    if card.normalization is not None:
+        try:
+            norm = Normalization.from_dict(card.normalization)
+            assert len(norm.mean) == len(norm.std) >= 1 and norm.max_value > 0 and min(norm.std) > 0
+        except (KeyError, TypeError, ValueError, AssertionError, AttributeError):
+            raise UserError(f"model description {path} is damaged: normalization must hold max_value, "
+                            f"mean and std") from None
+    return card
 
 
 def save_model(run: Path, model: nn.Module) -> None:
@@ -141,3 +234,4 @@ def load_model(run: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
     load_weights(run / WEIGHTS, model)
     model.eval()
     return model, card
+

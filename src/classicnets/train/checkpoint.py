@@ -81,6 +81,8 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} does not exist; the run may not have finished an epoch") from None
+    except IsADirectoryError:
+        raise UserError(f"checkpoint {path} is a directory, not a file; remove it or start a new run") from None
     except OSError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     try:
@@ -90,6 +92,30 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
         return _decode(json.loads(meta["state"]), tensors)
     except (SafetensorError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise UserError(f"checkpoint {path} is damaged or not a classicnets checkpoint ({e}); "
+                        f"resume from another run or train again") from None
+
+
+def read_epoch(path: str | os.PathLike) -> int:
+    """Epochs completed in a checkpoint, read from its header alone (no tensors are loaded)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < n <= 100 << 20:
+                raise ValueError("no safetensors header")
+            meta = json.loads(f.read(n)).get("__metadata__") or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
+        return int(json.loads(meta["state"])["epoch"])
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} does not exist; the run may not have finished an epoch") from None
+    except IsADirectoryError:
+        raise UserError(f"checkpoint {path} is a directory, not a file; remove it or start a new run") from None
+    except OSError as e:
+        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise UserError(f"checkpoint {path} is damaged or not a classicnets checkpoint ({e}); "
                         f"resume from another run or train again") from None
 
@@ -119,6 +145,10 @@ def load_weights(path: str | os.PathLike, model: torch.nn.Module) -> None:
         tensors = st_load(path.read_bytes())
     except FileNotFoundError:
         raise UserError(f"weights file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"weights file {path} is a directory, not a file; remove it or train the run again") from None
+    except OSError as e:
+        raise UserError(f"cannot read weights file {path}: {e.strerror}") from None
     except SafetensorError as e:
         raise UserError(f"weights file {path} is damaged or not safetensors ({e})") from None
     try:

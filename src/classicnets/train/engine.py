@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.augment import AugmentConfig, Augmenter
-from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, stratified_split
+from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, check_finite, check_finite_array, stratified_split
 from ..errors import UserError
 from ..recurrent import is_recurrent
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
@@ -89,6 +89,10 @@ def predictions(task: Task, logits: torch.Tensor, y_shape: torch.Size | tuple) -
     return logits.argmax(-1).reshape(y_shape)
 
 
+# A training loss this many times its value at the first step is divergence, not a bad epoch.
+DIVERGENCE_FACTOR = 1000.0
+
+
 def _check_input(model_input: tuple[int, ...], split: Split, what: str) -> None:
     if tuple(split.x.shape[1:]) != tuple(model_input):
         raise UserError(f"{what} inputs are {tuple(split.x.shape[1:])} but training inputs are "
@@ -133,6 +137,7 @@ class Trainer:
         self.history = History()
         self.epoch = 0  # epochs completed
         self.stop_training = False
+        self.initial_loss: float | None = None  # the loss of the run's first step, for divergence
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -147,6 +152,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": rng,
             "history": self.history.to_dict(),
+            "initial_loss": self.initial_loss,
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks if c.state_dict()},
         }
 
@@ -167,6 +173,7 @@ class Trainer:
                 if name in s["callbacks"]:
                     cb.load_state_dict(s["callbacks"][name])
             self.epoch = int(s["epoch"])
+            self.initial_loss = s.get("initial_loss")
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise UserError(f"checkpoint {path} does not match this model or configuration: "
                             f"{str(e).splitlines()[0]}") from None
@@ -181,6 +188,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = targets = 0
+        first = None
         model.train()
         for step, (xb, yb) in enumerate(self.train_loader):
             if self.memory_format is torch.channels_last:
@@ -194,6 +202,8 @@ class Trainer:
             if sched is not None:
                 sched.step()
             n = yb.shape[0]
+            if first is None:
+                first = loss.detach().clone()  # read once, at the epoch's end: no sync per step
             loss_sum += loss.detach() * n
             seen += n
             if scored:
@@ -205,9 +215,22 @@ class Trainer:
                 for cb in batch_callbacks:
                     cb.on_batch_end(self, step, meter)
         logs = {"loss": loss_sum.item() / seen}
+        if self.initial_loss is None and first is not None:
+            self.initial_loss = float(first)
         if scored:
             logs["acc"] = correct.item() / targets
         return logs
+
+    def check_loss(self, epoch: int, loss: float) -> None:
+        """Stop with a sentence when the loss is not finite, or has grown far past its first value."""
+        lr = self.config.lr
+        if not math.isfinite(loss):
+            raise UserError(f"the training loss became {loss} in epoch {epoch + 1} (the inputs are finite); "
+                            f"lower the learning rate (now {lr}) or check the model's initialisation")
+        start = self.initial_loss
+        if start is not None and math.isfinite(start) and loss > DIVERGENCE_FACTOR * max(start, 1e-3):
+            raise UserError(f"training diverged: the loss rose from {start:.4g} at the first step to {loss:.4g} "
+                            f"in epoch {epoch + 1}; lower the learning rate (now {lr})")
 
     def run(self) -> History:
         batch_cbs = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
@@ -219,9 +242,7 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_epoch_begin(self, epoch)
                 logs = self.train_epoch(batch_cbs)
-                if not math.isfinite(logs["loss"]):
-                    raise UserError(f"the training loss became {logs['loss']} in epoch {epoch + 1}; "
-                                    f"lower the learning rate (now {self.config.lr})")
+                self.check_loss(epoch, logs["loss"])
                 if self.val_loader is not None:
                     logs.update({f"val_{k}": v for k, v in
                                  run_eval(self.model, self.val_loader, self.autocast, task=self.task).items()})
@@ -265,10 +286,11 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
     `default_normalization`); `history.normalization` holds them for `evaluate` and `predict`.
     `resume` names a checkpoint written by the `Checkpoint` callback to continue from.
     """
-    config = config or TrainConfig()
-    if config.epochs < 1:
-        raise UserError(f"epochs must be at least 1; got {config.epochs}")
+    config = (config or TrainConfig()).validate()
+    if augment is not None:
+        augment.validate()
     train, val = resolve_splits(data, validation_data, config)
+    check_finite(train, "training")
     if val is not None:
         _check_input(tuple(train.x.shape[1:]), val, "validation")
     if config.monitor.startswith("val_") and val is None and (config.early_stopping or config.keep_best):
@@ -287,6 +309,9 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
     trainer = Trainer(model, train, val, config, normalization, augment, cbs, task)
     if resume is not None:
         trainer.load_checkpoint(resume)
+        if trainer.epoch > config.epochs:
+            raise UserError(f"the checkpoint has already trained {trainer.epoch} epochs; epochs must be at "
+                            f"least {trainer.epoch}")
     history = trainer.run()
     history.normalization = normalization
     return history
@@ -346,6 +371,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, normalization: Normalization |
     images (N, C, H, W), word ids (N, T) or sequences (N, T, F). Binary tasks give (N, 2):
     [P(negative), P(positive)]; regression gives the model's outputs."""
     x = torch.as_tensor(x)
+    check_finite_array(x, "the inputs", "replace them before predicting")
     split = Split(x, torch.zeros(len(x), dtype=torch.long))
     normalization = normalization or default_normalization(split)
     dev = next(model.parameters()).device

@@ -1,0 +1,364 @@
+"""A whole training run: configuration -> data -> model -> fit -> run directory.
+
+One path for every way a run is started: `classicnets train`, the Python API
+(`cn.train_run(cn.RunConfig(model="lenet", data="digits"))`), and what builds on them.
+
+The order is chosen so that a mistake never leaves a half-made run behind:
+1. every setting is checked (`TrainConfig.validate`, `AugmentConfig.validate`);
+2. the data are loaded and checked (finite inputs), the model is built from the seed and run once on
+   the data's input shape, and its outputs are checked against the labels;
+3. only then is the run directory claimed: created atomically, with `config.json` written
+   exclusively, so two runs started in the same second never share a directory;
+4. `fit` trains, callbacks write `metrics.csv` and a checkpoint after every epoch;
+5. weights, curves and `results.json` (last: its presence marks a finished run) are written.
+A new run that fails or is interrupted before its first epoch ends is removed again, so a rerun of
+the same command starts cleanly; after that, `resume_run` continues it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..fileio import write_json, write_json_exclusive
+from . import rundir
+from .rundir import RunConfig
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    run: Path                      # the run directory
+    history: Any                   # train.History of the whole run (resumed epochs included)
+    results: dict[str, Any]        # what results.json holds
+    resumed_from: int | None = None  # epochs already done when this call resumed the run
+    finished_before: bool = False  # resume found the run already finished; nothing was trained
+
+
+@dataclass
+class Prepared:
+    """What a run needs once its settings are known: checked data, a built model, its normalisation."""
+
+    config: RunConfig
+    data: Any                      # data.Dataset
+    model: Any                     # torch.nn.Module, initialised from config.train.seed
+    normalization: Any             # data.Normalization or None
+    device: Any                    # torch.device
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fill_model_args(name: str, args: dict[str, Any], input_shape: tuple[int, ...],
+                     num_classes: int | None = None, *, num_words: int | None = None,
+                     per_step: bool | None = None) -> dict[str, Any]:
+    """Give the builder what the data decide unless the user set it: the outputs, and the input's
+    channels and size (images, (C, H, W)), length and vocabulary (word ids, (T,)), or length and
+    features (sequences, (T, F))."""
+    from ..zoo import model_info
+
+    params = model_info(name).arguments()
+    given: dict[str, Any] = {"num_classes": num_classes, "num_words": num_words, "per_step": per_step or None}
+    if len(input_shape) == 3:
+        h, w = input_shape[1:]
+        given.update(in_channels=input_shape[0], input_size=h if h == w else [h, w])
+    elif len(input_shape) == 2:
+        given.update(input_size=input_shape[0], in_features=input_shape[1])
+    else:
+        given["input_size"] = input_shape[0]
+    filled = dict(args)
+    for key, value in given.items():
+        if value is not None and key in params and key not in filled:
+            filled[key] = value
+    return filled
+
+
+def _smallest_input(name: str, args: dict[str, Any], size: int) -> int | None:
+    """The smallest square image side above `size` at which model `name` builds and runs (None: none up to 1024)."""
+    import torch
+
+    from ..inspect import summarize
+    from ..zoo import create
+
+    def works(s: int) -> bool:
+        try:
+            with torch.device("meta"):
+                model = create(name, **{**args, "input_size": s})
+            summarize(model, (args.get("in_channels", 3), s, s))
+            return True
+        except UserError:
+            return False
+    hi = size + 1
+    while hi <= 1024 and not works(hi):
+        hi *= 2
+    if hi > 1024:
+        return None
+    lo = max(size + 1, hi // 2)
+    while lo < hi:  # the smallest working side in [lo, hi]
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if works(mid) else (mid + 1, hi)
+    return hi
+
+
+def build_model(cfg: RunConfig, data) -> Any:
+    """The run's model, initialised from the run's seed, checked against the data's inputs and labels."""
+    import torch
+
+    from ..inspect import summarize
+    from ..zoo import create, model_info
+
+    user_args = dict(cfg.model_args)
+    cfg.model_args = fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_outputs,
+                                      num_words=data.meta.get("num_words"), per_step=data.meta.get("per_step"))
+    if "num_classes" in user_args and model_info(cfg.model).arguments().get("num_classes") is not None \
+            and data.task != "regression" and user_args["num_classes"] != data.num_outputs:
+        what = "one output (a binary task)" if data.task == "binary" else f"{data.num_classes} classes"
+        raise UserError(f"--arg num_classes={user_args['num_classes']} does not fit the data: {data.name} has "
+                        f"{what}; leave num_classes out and it follows the data")
+    images = data.kind == "image"
+    try:
+        model = create(cfg.model, seed=cfg.train.seed, **cfg.model_args)
+        # one forward pass on the data's input shape: a clear error now if the input does not fit
+        summarize(model, data.input_shape, dtype=torch.long if data.kind == "tokens" else torch.float32)
+    except UserError as e:
+        if not images or "input_size" in user_args:
+            raise
+        h, w = data.input_shape[1:]
+        need = _smallest_input(cfg.model, cfg.model_args, min(h, w))
+        if need is None:
+            raise
+        raise UserError(f"{cfg.model} needs images of at least {need}x{need}, and {data.name}'s are {h}x{w}; "
+                        f"choose a model for small images (e.g. lenet) or larger data (an image folder "
+                        f"takes --data-arg size={need})") from None
+    return model
+
+
+def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
+    """Check the settings, load and check the data, build the model: everything before the run directory."""
+    import torch
+
+    from ..data import load_dataset
+    from ..data.core import check_finite
+    from ..train.engine import resolve_device
+
+    cfg.train.validate()
+    cfg.augment.validate()
+    device = resolve_device(cfg.train.device)
+    data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
+    skipped = data.meta.get("skipped") or []
+    if skipped:
+        warn(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
+             + (", ..." if len(skipped) > 3 else ""))
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        if split is not None:
+            check_finite(split, f"{name}")
+    if data.kind == "image" and cfg.augment.enabled:
+        cfg.augment.check_image_size(*data.input_shape[1:])
+    model = build_model(cfg, data)
+    torch.manual_seed(cfg.train.seed)
+    return Prepared(cfg, data, model, data.normalization(cfg.train.normalize), device)
+
+
+# -- the run directory ----------------------------------------------------------------------------
+def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cfg: RunConfig,
+                  record: dict[str, Any]) -> tuple[Path, bool]:
+    """Create the run directory with its `config.json`, exclusively: (path, whether the directory was made).
+
+    `out` may name a new or an empty directory; without it a name is made from the time, the model
+    and the data, with a suffix when another run took it first (even in the same second).
+    """
+    if out is not None:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path} is a file, not a directory; name a new directory for the run")
+        created = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
+        _refuse_existing_run(path)
+        try:
+            write_json_exclusive(path / rundir.CONFIG, record)
+        except FileExistsError:
+            _refuse_existing_run(path)
+            raise
+        except OSError as e:
+            raise UserError(f"cannot write in run directory {path}: {e.strerror}") from None
+        return path, created
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir)
+    if base.exists() and not base.is_dir():
+        raise UserError(f"--runs-dir {base} is a file, not a directory")
+    for i in range(1, 10_000):
+        path = base / (f"{stamp}-{cfg.model}-{Path(cfg.data).name}" + (f"-{i}" if i > 1 else ""))
+        try:
+            path.mkdir(parents=True)  # atomic: exactly one process creates it
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
+        write_json_exclusive(path / rundir.CONFIG, record)
+        return path, True
+    raise UserError(f"cannot find a free run directory name under {base}")
+
+
+def _refuse_existing_run(path: Path) -> None:
+    state = rundir.run_state(path)
+    if state == "finished":
+        raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "
+                        f"evaluate {path}` to use it")
+    if state == "interrupted":
+        raise UserError(f"{path} already holds a run; continue it with --resume {path} or choose another --out")
+    if state == "not started":
+        raise UserError(f"{path} already holds a run that never finished an epoch; start it again with "
+                        f"--resume {path}, or choose another --out")
+
+
+def _remove_new_run(path: Path, created: bool) -> None:
+    """Undo a new run that ended before its first checkpoint: its files, and the directory if we made it."""
+    for name in (rundir.CONFIG, rundir.CARD, rundir.METRICS, rundir.CURVES, rundir.CHECKPOINT):
+        p = path / name
+        if p.is_dir():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    for p in path.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+    if created:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
+# -- training ---------------------------------------------------------------------------------------
+def _card(p: Prepared) -> rundir.ModelCard:
+    cfg, data = p.config, p.data
+    vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
+    return rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
+                            p.normalization.to_dict() if p.normalization else None, cfg.data,
+                            cfg.data_args, data.task, vocab)
+
+
+def _finish(run: Path, p: Prepared, history, log: Log) -> dict[str, Any]:
+    from ..runs.plots import plot_curves
+    from ..train.engine import evaluate
+
+    rundir.save_model(run, p.model)
+    plot_curves(history.history, run / rundir.CURVES, title=f"{p.config.model} on {p.config.data}")
+    results: dict[str, Any] = {"epochs": len(history.epoch)}
+    if p.data.test is not None:
+        test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
+                        batch_size=p.config.train.eval_batch_size)
+        results.update({f"test_{k}": v for k, v in test.items()})
+        log(f"Test: {format_metrics(test)} ({len(p.data.test):,} samples)")
+    write_json(run / rundir.RESULTS, results)  # last: a finished run is one with results
+    return results
+
+
+def format_metrics(out: dict[str, Any]) -> str:
+    return " - ".join(f"{k} {out[k]:.4f}" for k in ("loss", "acc") if k in out)
+
+
+def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs",
+              callbacks: Sequence = (), log: Log = print, warn: Log = _stderr,
+              command: str | None = None, on_start: Callable[[Path, Prepared], None] | None = None) -> RunResult:
+    """Train a new run of `cfg` into a new run directory (`out`, or a fresh one under `runs_dir`).
+
+    `callbacks` are added to the run's own (metrics.csv, checkpoint); `log` gets the test result,
+    `warn` notes such as skipped files; `on_start(run, prepared)` is called once the directory exists.
+    """
+    from ..train import Checkpoint, CSVLogger
+    from ..train.engine import environment, fit
+
+    cfg = dataclasses.replace(cfg, model_args=dict(cfg.model_args), data_args=dict(cfg.data_args),
+                              train=dataclasses.replace(cfg.train), augment=dataclasses.replace(cfg.augment))
+    p = prepare(cfg, warn=warn)
+    record = {**cfg.to_dict(), "device": str(p.device), "environment": environment(),
+              "command": command or "classicnets.train_run"}
+    run, created = claim_run_dir(out, runs_dir, cfg, record)
+    try:
+        rundir.write_card(run, _card(p))
+        if on_start is not None:
+            on_start(run, p)
+        history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
+                      callbacks=[*callbacks, CSVLogger(run / rundir.METRICS), Checkpoint(run / rundir.CHECKPOINT)])
+    except BaseException:
+        if not (run / rundir.CHECKPOINT).exists():
+            _remove_new_run(run, created)
+        raise
+    return RunResult(run, history, _finish(run, p, history, log))
+
+
+def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: Sequence = (),
+               log: Log = print, warn: Log = _stderr, command: str | None = None,
+               on_start: Callable[[Path, Prepared], None] | None = None) -> RunResult:
+    """Continue an interrupted run from its checkpoint with its own settings (only `epochs` may
+    change: more epochs, or fewer as long as no fewer than already trained). A finished run is left
+    as it is (`finished_before`), unless `epochs` asks for more than it trained; a run that never
+    finished an epoch starts again from its configuration."""
+    from ..train import Callback, Checkpoint, CSVLogger
+    from ..train.checkpoint import read_epoch
+    from ..train.engine import environment, fit
+
+    run = Path(run)
+    if not run.is_dir():
+        raise UserError(f"run directory {run} does not exist")
+    cfg = rundir.read_config(run)
+    state = rundir.run_state(run)
+    checkpoint = run / rundir.CHECKPOINT
+    if state == "finished":
+        results = rundir.read_results(run)
+        done = int(results["epochs"])
+        if epochs is not None and epochs < done:
+            raise UserError(f"{run} has already trained {done} epochs; --epochs must be at least {done}")
+        if epochs is None or epochs == done:
+            return RunResult(run, None, results, resumed_from=done, finished_before=True)
+    else:
+        done = read_epoch(checkpoint) if state == "interrupted" else 0
+    if epochs is not None and epochs < done:
+        raise UserError(f"{run} has already trained {done} epochs; --epochs must be at least {done}")
+    if epochs is not None and epochs != cfg.train.epochs and cfg.train.schedule in ("onecycle", "cosine") and done:
+        raise UserError(f"the {cfg.train.schedule} schedule is fixed to {cfg.train.epochs} epochs; "
+                        f"start a new run to train longer")
+    old_epochs = cfg.train.epochs
+    if epochs is not None:
+        cfg.train.epochs = epochs
+    p = prepare(cfg, warn=warn)
+    if state == "finished" and not checkpoint.exists():
+        raise UserError(f"{run} has no checkpoint left to train further from; start a new run")
+    resume = str(checkpoint) if state in ("finished", "interrupted") else None
+
+    class RecordResumption(Callback):  # appended to config.json once training really continues
+        order = -100
+
+        def on_train_begin(self, trainer):
+            record = rundir.read_json(run / rundir.CONFIG, "run configuration")
+            record.update(cfg.to_dict())
+            note = {"command": command or "classicnets.resume_run", "from_epoch": trainer.epoch,
+                    "device": str(p.device), "environment": environment()}
+            if cfg.train.epochs != old_epochs:
+                note["epochs_changed"] = [old_epochs, cfg.train.epochs]
+            record.setdefault("resumed", []).append(note)
+            write_json(run / rundir.CONFIG, record)
+
+    if state == "finished":  # trained further: the old weights, curves and results no longer describe it
+        for name in (rundir.RESULTS, rundir.WEIGHTS):
+            with contextlib.suppress(FileNotFoundError):
+                (run / name).unlink()
+    rundir.write_card(run, _card(p))
+    if on_start is not None:
+        on_start(run, p)
+    history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
+                  callbacks=[RecordResumption(), *callbacks, CSVLogger(run / rundir.METRICS),
+                             Checkpoint(checkpoint)], resume=resume)
+    return RunResult(run, history, _finish(run, p, history, log), resumed_from=done)

@@ -22,8 +22,14 @@ BAD = {
         "--device": "tpu", "--compile": "maybe", "--precision": "fp8", "--eval-batch-size": "0",
         "--normalize": "whiten", "--translate": "-2", "--horizontal-flip": "--horizontal-flip=1",
         "--width-shift-range": "2", "--height-shift-range": "-0.5", "--rotation-range": "400",
-        "--cutout": "-1", "--quiet": "--quiet=1",
+        "--cutout": "-1", "--quiet": "--quiet=1", "--recipe": "resnet", "--decay": "-1", "--lr-at": "5:0.1",
+        "--val-split-mode": "first", "--validate-on": "train", "--fill-mode": "reflect",
+        "--tensorboard": "--tensorboard=1",
     },
+    "compare": {"runs": "{tmp}/nowhere", "--sort": "bogus", "--reverse": "--reverse=1", "--csv": "--csv=1",
+                "--json": "--json=1", "--plot": "{tmp}"},
+    "report": {"run": "{tmp}/nowhere"},
+    "recipes": {"pattern": "zzz*"},
     "study": {"name": "exploding", "--length": "1", "--units": "0", "--epochs": "-1", "--train-length": "1",
               "--seed": "-1", "--out": "{file}"},
     "summary": {"model": "nosuchnet", "--input": "3x0x8", "--dtype": "double", "--batch": "0", "--arg": "x",
@@ -74,7 +80,8 @@ def test_an_out_of_range_value_is_one_line_and_leaves_nothing(command, option, v
     (work / "afile").write_text("not a directory")
     value = value.format(tmp=tmp_path, file=work / "afile")
     positional = {"study": ["vanishing-gradients"], "summary": ["lenet"], "evaluate": [str(tmp_path / "nowhere")],
-                  "predict": [str(tmp_path / "nowhere")], "models": [], "datasets": []}.get(command, [])
+                  "predict": [str(tmp_path / "nowhere")], "report": [str(tmp_path / "nowhere")],
+                  "compare": [str(tmp_path / "nowhere")]}.get(command, [])
     if not option.startswith("--"):
         args = [command, value] + positional[1:]
     elif value.startswith("--"):

@@ -132,17 +132,34 @@ def cmd_train(a: argparse.Namespace) -> int:
     mode = "none" if a.quiet else a.progress
     log = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
 
-    def header(run: Path, p) -> None:
-        log(f"Training {p.config.model} on {p.config.data} ({p.device}); run directory {run}")
+    callbacks = _progress_callbacks(mode)
+    tensorboard = None
+    if a.tensorboard:
+        from .runs.tensorboard import TENSORBOARD, TensorBoard
+        tensorboard = TensorBoard()  # one sentence now, before any work, if the package is missing
+        callbacks.append(tensorboard)
 
+    def header(run: Path, p) -> None:
+        from .runs.run import describe_settings
+        if tensorboard is not None:
+            tensorboard.log_dir = run / TENSORBOARD
+        log(f"Training {p.config.model} on {p.config.data} ({p.device}); run directory {run}")
+        if provenance is not None:
+            changed = ", ".join(f"{k} {v['recipe']} -> {v['now']}" for k, v in provenance["overridden"].items())
+            from .recipes import CourseFigure
+            log(f"Recipe {provenance['name']} (course: {CourseFigure(**provenance['course']).describe()})"
+                + (f"; overridden: {changed}" if changed else ""))
+        log(f"Settings: {describe_settings(p.config, p.data)}")
+
+    provenance = None
     if a.resume:
         overrides = [f.name for cls in (TrainConfig, AugmentConfig) for f in dataclasses.fields(cls)
                      if getattr(a, f.name) is not None and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out:
+        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out or a.recipe:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
         try:
-            result = resume_run(a.resume, epochs=a.epochs, callbacks=_progress_callbacks(mode), command=command,
-                                on_start=header, log=print)
+            result = resume_run(a.resume, epochs=a.epochs, callbacks=callbacks, command=command,
+                                on_start=header, log=print, note=log)
         except KeyboardInterrupt:
             return _interrupted(Path(a.resume))
         if result.finished_before:
@@ -153,22 +170,31 @@ def cmd_train(a: argparse.Namespace) -> int:
         base = rundir.RunConfig()
         if a.data and (Path(a.data).is_dir() or a.data.endswith(".npz")):
             a.data = str(Path(a.data).resolve())  # the run must find it again from anywhere
-        cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
-                               data_args=parse_model_args(a.data_arg, "data set"),
-                               model_args=parse_model_args(a.arg),
-                               train=dataclass_from_args(TrainConfig, a),
-                               augment=dataclass_from_args(AugmentConfig, a, base.augment))
+        if a.recipe:  # the course's settings, with the options given here on top
+            from .recipes import apply_overrides, get_recipe
+            given = lambda cls: {f.name: getattr(a, f.name) for f in dataclasses.fields(cls)  # noqa: E731
+                                 if getattr(a, f.name) is not None}
+            cfg, provenance = apply_overrides(
+                get_recipe(a.recipe), model=a.model, data=a.data, model_args=parse_model_args(a.arg),
+                data_args=parse_model_args(a.data_arg, "data set"), train=given(TrainConfig),
+                augment=given(AugmentConfig))
+            cfg.data_dir = a.data_dir
+        else:
+            cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
+                                   data_args=parse_model_args(a.data_arg, "data set"),
+                                   model_args=parse_model_args(a.arg),
+                                   train=dataclass_from_args(TrainConfig, a),
+                                   augment=dataclass_from_args(AugmentConfig, a, base.augment))
         claimed: list[Path] = []
 
         def start(run: Path, p) -> None:
             claimed.append(run)
             header(run, p)
         try:
-            result = train_run(cfg, out=a.out, runs_dir=a.runs_dir, callbacks=_progress_callbacks(mode),
-                               command=command, on_start=start, log=print)
+            result = train_run(cfg, out=a.out, runs_dir=a.runs_dir, callbacks=callbacks,
+                               command=command, on_start=start, log=print, recipe=provenance, note=log)
         except KeyboardInterrupt:
             return _interrupted(claimed[0] if claimed else None)
-    log(f"Saved {result.run}")
     return 0
 
 
@@ -196,6 +222,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True, task=card.task)
     n = len(data.split(a.split))
     print(f"{a.split}: {format_metrics(out)} ({n:,} samples)")
+    if isinstance(results.get("course"), dict):
+        _print_course(results["course"], a.split, out)
     results.update({f"{a.split}_{k}": v for k, v in out.items() if k != "confusion"})
     if "confusion" in out:  # regression has no classes to confuse
         cm = out["confusion"]
@@ -210,6 +238,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"Saved {png}")
     write_json(Path(a.run) / rundir.RESULTS, results)
     return 0
+
+
+def _print_course(course: dict[str, Any], split: str, out: dict[str, Any]) -> None:
+    from .recipes import CourseFigure
+    try:
+        fig = CourseFigure(**{k: v for k, v in course.items() if k != "run_value"})
+    except TypeError:
+        return  # not a figure this version wrote
+    mine = f"{out['acc']:.2%} {split}" if "acc" in out else f"{split}_loss {out['loss']:.4f}"
+    print(f"course: {fig.describe()} ({fig.metric}) · this evaluation: {mine}")
 
 
 def _print_confusion(cm, classes: list[str]) -> None:
@@ -360,6 +398,27 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipes(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .recipes import list_recipes
+
+    recipes = list_recipes(a.pattern)
+    if not recipes:
+        raise UserError(f"no recipe matches {a.pattern!r}; `{PROG} recipes` lists them all")
+    table = Table(caption=f"Run one: {PROG} train --recipe NAME [options that override it]")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("data", overflow="fold")
+    table.add_column("epochs", justify="right")
+    table.add_column("the course's result", min_width=22)
+    for r in recipes:
+        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.figure.describe())
+    Console().print(table)
+    return 0
+
+
 def cmd_datasets(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -376,6 +435,47 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .runs import compare
+
+    if not a.runs and not Path("runs").is_dir():
+        raise UserError("there is no runs directory here; name run directories or a directory holding them")
+    rows = compare.collect(a.runs or ["runs"])
+    if a.sort:
+        rows = compare.sort_rows(rows, a.sort, reverse=a.reverse)
+    elif a.reverse:
+        rows.reverse()
+    if a.plot:
+        if Path(a.plot).is_dir():
+            raise UserError(f"--plot {a.plot} is a directory; name a PNG file")
+        try:
+            compare.plot_runs(rows, a.plot)
+        except OSError as e:
+            raise UserError(f"cannot write --plot {a.plot}: {e.strerror}") from None
+    if a.csv:
+        sys.stdout.write(compare.to_csv(rows))
+    elif a.json:
+        sys.stdout.write(compare.to_json(rows))
+    else:
+        compare.render(rows, print, width=Console().width)
+    if a.plot:
+        print(f"Saved {a.plot}", file=sys.stderr if a.csv or a.json else sys.stdout)
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .runs.report import write_report
+
+    try:
+        path = write_report(a.run)
+    except OSError as e:  # a read-only or full disk, no permission
+        raise UserError(f"cannot write the report in {a.run}: {e.strerror}") from None
+    print(f"Saved {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description="Build, inspect, train and compare the "
                                 "classic convolutional and recurrent networks.")
@@ -383,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (default: lenet on the bundled digits)",
                        description="Train a model. With no options: lenet on scikit-learn's digits.")
+    t.add_argument("--recipe", help="one of the course's experiments with all its settings (see `classicnets "
+                   "recipes`); any option given beside it overrides the recipe's value")
     t.add_argument("--model", help="registry name (default: lenet); see `classicnets models`")
     t.add_argument("--data", help="data set name (default: digits; see `classicnets datasets`), an image "
                    "folder with one sub-folder per class, or a .npz file with x_train/y_train")
@@ -397,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")
     t.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
                    help="bar on a terminal, plain epoch lines in logs (default: auto)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write per-epoch scalars to RUN/tensorboard/ (pip install 'classicnets[tensorboard]')")
     t.add_argument("-q", "--quiet", action="store_true",
                    help="print only the test result: silent until training ends, which can take minutes")
     add_dataclass_options(t, TrainConfig, "training")
@@ -453,6 +557,33 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--out", default="studies", help="directory for the PNG and JSON (default: studies)")
     st.set_defaults(func=cmd_study)
+
+    c = sub.add_parser("compare", help="one row per run: accuracy, parameters, time, the course's figure",
+                       description="Compare runs: one row per run directory (a DIR means every run one or two "
+                       "levels below it; default: runs). Interrupted, resumed and damaged runs are listed "
+                       "with their status.")
+    c.add_argument("runs", nargs="*", metavar="RUN|DIR", help="run directories, or directories holding them")
+    c.add_argument("--sort", metavar="COLUMN", help="order by a column: run, model, data, params, epochs, time, "
+                   "best_val, best_epoch, test, course, diff, status, or any --csv field; runs without a "
+                   "value come last")
+    c.add_argument("--reverse", action="store_true", help="largest first (or the listing order reversed)")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="write CSV to stdout instead of the table")
+    fmt.add_argument("--json", action="store_true", help="write JSON to stdout instead of the table")
+    c.add_argument("--plot", metavar="FILE", help="PNG of the runs' validation accuracy curves overlaid "
+                   "(training accuracy, else loss, for runs without)")
+    c.set_defaults(func=cmd_compare)
+
+    r = sub.add_parser("report", help="one self-contained HTML page of a run (RUN/report.html)",
+                       description="Write RUN/report.html: recipe and overrides, the course's figure beside "
+                       "the run's, curves, confusion matrices, layer table and environment, in one file "
+                       "with its images inside (no network, no other files).")
+    r.add_argument("run", help="run directory")
+    r.set_defaults(func=cmd_report)
+
+    r = sub.add_parser("recipes", help="list the course's experiments, runnable with train --recipe NAME")
+    r.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'imdb*'")
+    r.set_defaults(func=cmd_recipes)
 
     d = sub.add_parser("datasets", help="list data sets")
     d.set_defaults(func=cmd_datasets)

@@ -11,15 +11,19 @@ import torch.nn.functional as F
 from .augment_config import AugmentConfig
 
 
-def translate(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Shift each image by its own random (dy, dx) in [-pad, pad], filling with zeros."""
+def translate(x: torch.Tensor, pad: int, generator: torch.Generator | None, fill: str = "constant") -> torch.Tensor:
+    """Shift each image by its own random (dy, dx) in [-pad, pad], filling with zeros, or with the
+    nearest edge pixel (`fill="nearest"`)."""
     n, c, h, w = x.shape
-    xp = F.pad(x, (pad, pad, pad, pad))                                    # (N, C, H+2p, W+2p)
     off = torch.randint(0, 2 * pad + 1, (2, n), generator=generator, device=x.device)
-    rows = torch.arange(h, device=x.device) + off[0, :, None]              # (N, H)
+    rows = torch.arange(h, device=x.device) + off[0, :, None]              # (N, H), in padded coordinates
     cols = torch.arange(w, device=x.device) + off[1, :, None]              # (N, W)
     ni = torch.arange(n, device=x.device).view(n, 1, 1, 1)
     ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    if fill == "nearest":  # clamp into the image instead of padding it
+        rows, cols = (rows - pad).clamp(0, h - 1), (cols - pad).clamp(0, w - 1)
+        return x[ni, ci, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]    # (N, C, H, W)
+    xp = F.pad(x, (pad, pad, pad, pad))                                    # (N, C, H+2p, W+2p)
     return xp[ni, ci, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]        # (N, C, H, W)
 
 
@@ -28,9 +32,11 @@ def horizontal_flip(x: torch.Tensor, generator: torch.Generator | None) -> torch
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
-def affine(x: torch.Tensor, angle: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+def affine(x: torch.Tensor, angle: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor,
+           fill: str = "constant") -> torch.Tensor:
     """Rotate each image by `angle` degrees (anticlockwise) about its centre and shift it by (dx, dy)
-    pixels (right, down), bilinearly, filling with zeros; returns x's dtype (rounded for integers)."""
+    pixels (right, down), bilinearly, filling with zeros (or, `fill="nearest"`, with the nearest
+    edge pixel, as Keras's fill_mode='nearest'); returns x's dtype (rounded for integers)."""
     n, _, h, w = x.shape
     a = torch.deg2rad(angle.float())
     cos, sin = torch.cos(a), torch.sin(a)
@@ -39,7 +45,8 @@ def affine(x: torch.Tensor, angle: torch.Tensor, dx: torch.Tensor, dy: torch.Ten
                          torch.stack([sin * w / h, cos, -2 * dy.float() / h], 1)], 1)      # (N, 2, 3)
     theta[:, :, 2] = torch.bmm(theta[:, :, :2], theta[:, :, 2:]).squeeze(2)  # shift after rotation
     grid = F.affine_grid(theta, (n, x.shape[1], h, w), align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border" if fill == "nearest" else "zeros",
+                        align_corners=False)
     return out.round().clamp(0, 255).to(x.dtype) if not x.is_floating_point() else out
 
 
@@ -47,7 +54,7 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
     n, _, h, w = x.shape
     u = lambda: torch.rand(n, generator=generator, device=x.device) * 2 - 1  # noqa: E731  uniform [-1, 1)
     return affine(x, u() * cfg.rotation_range, u() * cfg.width_shift_range * w,
-                  u() * cfg.height_shift_range * h)
+                  u() * cfg.height_shift_range * h, fill=cfg.fill_mode)
 
 
 def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -73,7 +80,7 @@ class Augmenter:
             x = horizontal_flip(x, generator)
         c = self.config
         if c.translate:
-            x = translate(x, c.translate, generator)
+            x = translate(x, c.translate, generator, c.fill_mode)
         if c.rotation_range or c.width_shift_range or c.height_shift_range:
             x = random_affine(x, c, generator)
         if c.cutout:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Literal
 
 from ..errors import UserError, check_range
 
@@ -15,6 +16,7 @@ class AugmentConfig:
     height_shift_range: float = 0.0  # fraction of the height: shift by up to this much, up or down (Keras)
     rotation_range: float = 0.0      # degrees: rotate by up to this much either way (Keras)
     cutout: int = 0                  # pixels: blank a random square of this side in each image (DeVries & Taylor 2017)
+    fill_mode: Literal["constant", "nearest"] = "constant"  # what shifts and rotations bring in: zeros, or the nearest edge pixel (Keras's ImageDataGenerator default)
 
     @property
     def enabled(self) -> bool:

@@ -55,11 +55,12 @@ class Split:
 
 @dataclass
 class Normalization:
-    """x -> (x / max_value - mean) / std, per channel; fitted on the training split only."""
+    """x -> (x / max_value - mean) / std, per channel (or per pixel); fitted on the training split only."""
 
     max_value: float                   # raw value of a full-intensity pixel (255 for 8-bit images)
-    mean: list[float]                  # per channel, in [0, 1] units
-    std: list[float]                   # per channel, in [0, 1] units
+    mean: list[float]                  # per channel, in [0, 1] units (per pixel when `shape` is set)
+    std: list[float]                   # per channel, in [0, 1] units (per pixel when `shape` is set)
+    shape: list[int] | None = None     # (C, H, W) when mean and std are given per pixel
 
     @classmethod
     def fit(cls, x: torch.Tensor, max_value: float) -> Normalization:
@@ -78,22 +79,45 @@ class Normalization:
         return cls(float(max_value), [0.0] * channels, [1.0] * channels)
 
     @classmethod
+    def pixelwise(cls, x: torch.Tensor, max_value: float) -> Normalization:
+        """The ResNet chapter's: x / 255, minus the global mean, divided by each pixel's std over
+        the training images (`x - x.mean()`, then `x / x.std(axis=0)`)."""
+        xf = x.double() / max_value                                 # (N, C, H, W)
+        mean = float(xf.mean())
+        std = (xf - mean).std(dim=0, unbiased=False).clamp_min(1e-6)  # (C, H, W), numpy's ddof=0
+        return cls(float(max_value), [mean] * std.numel(), std.flatten().tolist(), list(std.shape))
+
+    @classmethod
     def for_images(cls, x: torch.Tensor, max_value: float,
-                   mode: Literal["standardize", "scale"] = "standardize") -> Normalization:
-        """Per-channel statistics of training images `x`, or scaling to [0, 1] with mode 'scale'."""
-        return cls.scale(x.shape[1], max_value) if mode == "scale" else cls.fit(x, max_value)
+                   mode: Literal["standardize", "scale", "max", "pixel"] = "standardize") -> Normalization:
+        """From training images `x`: per-channel mean/std ('standardize'), x / max_value ('scale'),
+        x / the largest value in `x` ('max', the CIFAR chapter's `X /= np.max(X_train)`), or the
+        global mean and per-pixel std ('pixel')."""
+        if mode == "scale":
+            return cls.scale(x.shape[1], max_value)
+        if mode == "max":
+            return cls.scale(x.shape[1], max(float(x.max()), 1e-12) if x.numel() else max_value)
+        if mode == "pixel":
+            return cls.pixelwise(x, max_value)
+        return cls.fit(x, max_value)
 
     def to_dict(self) -> dict:
-        return {"max_value": self.max_value, "mean": self.mean, "std": self.std}
+        d = {"max_value": self.max_value, "mean": self.mean, "std": self.std}
+        return d if self.shape is None else {**d, "shape": self.shape}
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
-        return cls(float(d["max_value"]), [float(v) for v in d["mean"]], [float(v) for v in d["std"]])
+        shape = [int(v) for v in d["shape"]] if d.get("shape") is not None else None
+        norm = cls(float(d["max_value"]), [float(v) for v in d["mean"]], [float(v) for v in d["std"]], shape)
+        if shape is not None and not (len(shape) == 3 and math.prod(shape) == len(norm.mean) == len(norm.std)):
+            raise ValueError("per-pixel normalisation does not match its shape")
+        return norm
 
     def affine(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scale, shift), each (1, C, 1, 1), so that normalised = x * scale + shift."""
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        """(scale, shift), each (1, C, 1, 1) (or (1, C, H, W) per pixel), so that normalised = x * scale + shift."""
+        view = (1, *self.shape) if self.shape is not None else (1, -1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(view)
+        std = torch.tensor(self.std, dtype=torch.float32, device=device).view(view)
         scale = 1.0 / (std * self.max_value)
         return scale, -mean / std
 
@@ -143,8 +167,9 @@ class Dataset:
             return math.prod(self.train.y.shape[1:]) or 1
         return self.num_classes
 
-    def normalization(self, mode: Literal["standardize", "scale"] = "standardize") -> Normalization | None:
-        """Input normalisation from the training split: per-channel mean/std, or scaling to [0, 1].
+    def normalization(self, mode: Literal["standardize", "scale", "max", "pixel"] = "standardize"
+                      ) -> Normalization | None:
+        """Input normalisation from the training split (see `Normalization.for_images` for the modes).
         None for token ids and sequences, which are fed as they are."""
         return Normalization.for_images(self.train.x, self.max_value, mode) if self.kind == "image" else None
 

@@ -37,7 +37,7 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def _ensure_loaded() -> None:
-    from . import cifar, digits, idx, imdb, sequences  # noqa: F401  (importing a module registers its data sets)
+    from . import cifar, digits, idx, imdb, random_images, sequences  # noqa: F401  (importing a module registers its data sets)
 
 
 def list_datasets() -> list[DatasetInfo]:

@@ -20,7 +20,9 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import os
+import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +234,7 @@ def _remove_new_run(path: Path, created: bool) -> None:
             continue
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+    shutil.rmtree(path / "tensorboard", ignore_errors=True)
     for p in path.glob(".*.tmp"):
         with contextlib.suppress(OSError):
             p.unlink()
@@ -241,6 +244,31 @@ def _remove_new_run(path: Path, created: bool) -> None:
 
 
 # -- training ---------------------------------------------------------------------------------------
+def _wall_clock():
+    """A callback adding up the seconds spent in finished epochs, kept in the checkpoint so that a
+    resumed run reports its whole training time."""
+    from ..train import Callback
+
+    class WallClock(Callback):
+        seconds = 0.0
+
+        def on_train_begin(self, trainer):
+            self._last = time.perf_counter()
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            now = time.perf_counter()
+            self.seconds += now - self._last
+            self._last = now
+
+        def state_dict(self):
+            return {"seconds": self.seconds}
+
+        def load_state_dict(self, state):
+            self.seconds = float(state.get("seconds", 0.0))
+    return WallClock()
+
+
+
 def _card(p: Prepared) -> rundir.ModelCard:
     cfg, data = p.config, p.data
     vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
@@ -249,20 +277,87 @@ def _card(p: Prepared) -> rundir.ModelCard:
                             cfg.data_args, data.task, vocab)
 
 
-def _finish(run: Path, p: Prepared, history, log: Log) -> dict[str, Any]:
+def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | None = None,
+            wall_time_s: float = 0.0, note: Log | None = None) -> dict[str, Any]:
     from ..runs.plots import plot_curves
     from ..train.engine import evaluate
 
     rundir.save_model(run, p.model)
     plot_curves(history.history, run / rundir.CURVES, title=f"{p.config.model} on {p.config.data}")
-    results: dict[str, Any] = {"epochs": len(history.epoch)}
+    results: dict[str, Any] = {"epochs": len(history.epoch), "wall_time_s": round(wall_time_s, 3)}
     if p.data.test is not None:
         test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
                         batch_size=p.config.train.eval_batch_size)
         results.update({f"test_{k}": v for k, v in test.items()})
         log(f"Test: {format_metrics(test)} ({len(p.data.test):,} samples)")
+    line = None
+    if course is not None:
+        line, value = course_comparison(course, history, results)
+        results["course"] = {**course, "run_value": value}
     write_json(run / rundir.RESULTS, results)  # last: a finished run is one with results
+    if note is not None:
+        note(f"Saved {run}")
+    if line is not None:  # the course's figure beside the run's, as the last word
+        log(line)
     return results
+
+
+def describe_settings(cfg: RunConfig, data=None) -> str:
+    """Every setting that shapes a run, in one paragraph: printed at the top of each run. With the
+    loaded `data`, a run without any validation says so."""
+    t, a = cfg.train, cfg.augment
+    opt = f"{t.optimizer} lr {t.lr:g}"
+    if t.optimizer == "sgd":
+        opt += f" momentum {t.momentum:g}" + (" nesterov" if t.nesterov else "")
+    if t.weight_decay:
+        opt += f" weight decay {t.weight_decay:g}"
+    sched = {"constant": "constant" + (f", decay {t.decay:g} per step" if t.decay else ""),
+             "step": f"step x{t.gamma:g} every {t.step_epochs} epochs", "cosine": "cosine",
+             "onecycle": "one-cycle", "piecewise": f"piecewise {t.lr_at}"}[t.schedule]
+    if t.validate_on == "test":
+        val = "validate on test"
+    elif t.val_split:
+        val = f"validate on {'the last' if t.val_split_mode == 'last' else 'a stratified'} {t.val_split:g} of train"
+    elif data is not None and data.val is None:
+        val = "no validation"
+    else:
+        val = "validate on the data set's validation split"
+    parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val, f"normalize {t.normalize}"]
+    if t.label_smoothing:
+        parts.append(f"label smoothing {t.label_smoothing:g}")
+    if t.early_stopping:
+        parts.append(f"early stopping {t.early_stopping} on {t.monitor}")
+    if t.keep_best:
+        parts.append(f"keep best by {t.monitor}")
+    aug = [f"{f.name}={getattr(a, f.name):g}" if isinstance(getattr(a, f.name), float) else f"{f.name}={getattr(a, f.name)}"
+           for f in dataclasses.fields(a) if getattr(a, f.name) and f.name != "fill_mode"]
+    parts.append("augment " + ", ".join(aug + [f"fill_mode={a.fill_mode}"]) if aug else "no augmentation")
+    parts.append(f"seed {t.seed}")
+    return ", ".join(parts)
+
+
+def course_comparison(course: dict[str, Any], history, results: dict[str, Any]) -> tuple[str, float | None]:
+    """("course: 89.95% val after 50 epochs · this run: 90.12% val after 50 epochs", run's value) for a
+    recipe's `CourseFigure` (as a dict) and a finished run."""
+    from ..recipes import CourseFigure
+
+    fig = CourseFigure(**course)
+    metric = fig.metric
+    series = history.history.get(metric) if history is not None else None
+    value = None
+    if metric.startswith("test_"):
+        value = results.get(metric)
+    elif series:
+        finite = [v for v in series if v == v]
+        if finite:
+            value = (max(finite) if metric.endswith("acc") else min(finite)) if fig.best else series[-1]
+    epochs = len(history.epoch) if history is not None else results.get("epochs")
+    if value is None:
+        mine = "no value to compare"
+    else:
+        at = (series.index(value) + 1) if fig.best and series else epochs
+        mine = CourseFigure(metric, value, at, "", "", best=fig.best).describe()
+    return f"course: {fig.describe()} · this run: {mine}", value
 
 
 def format_metrics(out: dict[str, Any]) -> str:
@@ -271,11 +366,15 @@ def format_metrics(out: dict[str, Any]) -> str:
 
 def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs",
               callbacks: Sequence = (), log: Log = print, warn: Log = _stderr,
-              command: str | None = None, on_start: Callable[[Path, Prepared], None] | None = None) -> RunResult:
+              command: str | None = None, on_start: Callable[[Path, Prepared], None] | None = None,
+              recipe: dict[str, Any] | None = None, note: Log | None = None) -> RunResult:
     """Train a new run of `cfg` into a new run directory (`out`, or a fresh one under `runs_dir`).
 
     `callbacks` are added to the run's own (metrics.csv, checkpoint); `log` gets the test result,
     `warn` notes such as skipped files; `on_start(run, prepared)` is called once the directory exists.
+    `recipe` is the provenance from `recipes.apply_overrides` (or `train_recipe`): recorded in
+    config.json, and the course's figure is set beside the run's in results.json (and logged last).
+    `note` gets "Saved RUN" once everything is written.
     """
     from ..train import Checkpoint, CSVLogger
     from ..train.engine import environment, fit
@@ -285,23 +384,36 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
     p = prepare(cfg, warn=warn)
     record = {**cfg.to_dict(), "device": str(p.device), "environment": environment(),
               "command": command or "classicnets.train_run"}
+    if recipe is not None:
+        record["recipe"] = recipe
     run, created = claim_run_dir(out, runs_dir, cfg, record)
     try:
         rundir.write_card(run, _card(p))
         if on_start is not None:
             on_start(run, p)
+        clock = _wall_clock()
         history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                      callbacks=[*callbacks, CSVLogger(run / rundir.METRICS), Checkpoint(run / rundir.CHECKPOINT)])
+                      callbacks=[clock, *callbacks, CSVLogger(run / rundir.METRICS), Checkpoint(run / rundir.CHECKPOINT)])
     except BaseException:
         if not (run / rundir.CHECKPOINT).exists():
             _remove_new_run(run, created)
         raise
-    return RunResult(run, history, _finish(run, p, history, log))
+    return RunResult(run, history, _finish(run, p, history, log, recipe["course"] if recipe else None,
+                                             clock.seconds, note))
+
+
+def train_recipe(name: str, *, overrides: dict[str, Any] | None = None, **kwargs) -> RunResult:
+    """Run the course experiment `name` (see `classicnets.recipes`), with `overrides` on top:
+    keys model, data, model_args, data_args, train (TrainConfig fields), augment (AugmentConfig fields)."""
+    from ..recipes import apply_overrides, get_recipe
+
+    cfg, provenance = apply_overrides(get_recipe(name), **(overrides or {}))
+    return train_run(cfg, recipe=provenance, **kwargs)
 
 
 def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: Sequence = (),
                log: Log = print, warn: Log = _stderr, command: str | None = None,
-               on_start: Callable[[Path, Prepared], None] | None = None) -> RunResult:
+               on_start: Callable[[Path, Prepared], None] | None = None, note: Log | None = None) -> RunResult:
     """Continue an interrupted run from its checkpoint with its own settings (only `epochs` may
     change: more epochs, or fewer as long as no fewer than already trained). A finished run is left
     as it is (`finished_before`), unless `epochs` asks for more than it trained; a run that never
@@ -358,7 +470,9 @@ def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: 
     rundir.write_card(run, _card(p))
     if on_start is not None:
         on_start(run, p)
+    clock = _wall_clock()
     history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                  callbacks=[RecordResumption(), *callbacks, CSVLogger(run / rundir.METRICS),
+                  callbacks=[RecordResumption(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
                              Checkpoint(checkpoint)], resume=resume)
-    return RunResult(run, history, _finish(run, p, history, log), resumed_from=done)
+    course = (rundir.read_json(run / rundir.CONFIG, "run configuration").get("recipe") or {}).get("course")
+    return RunResult(run, history, _finish(run, p, history, log, course, clock.seconds, note), resumed_from=done)

@@ -15,16 +15,20 @@ from ..errors import UserError, check_range
 class TrainConfig:
     epochs: int = 30                  # passes over the training split
     batch_size: int = 64              # examples per optimizer step
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adadelta"] = "adam"
     lr: float = 3e-3                  # learning rate per step (the peak, with a schedule); not scaled by batch size
     momentum: float = 0.9             # SGD momentum (unused by the other optimizers), 0 <= momentum < 1
     nesterov: bool = False            # Nesterov momentum, SGD only
     weight_decay: float = 0.0         # L2 coefficient (decoupled from the gradient for adamw)
-    schedule: Literal["constant", "step", "cosine", "onecycle"] = "onecycle"
+    schedule: Literal["constant", "step", "cosine", "onecycle", "piecewise"] = "onecycle"
+    decay: float = 0.0                # Keras 2's optimizer decay: lr / (1 + decay * steps taken); with the constant schedule
+    lr_at: str = ""                   # piecewise schedule: learning rate from each epoch on, "0:1e-3,30:1e-4" (Keras's LearningRateScheduler)
     step_epochs: int = 10             # step schedule: epochs between decays
     gamma: float = 0.1                # step schedule: factor applied at each decay
     label_smoothing: float = 0.0      # cross-entropy target smoothing, 0 <= smoothing < 1
-    val_split: float = 0.0            # fraction of the training split held out for validation (stratified, seeded); 0: use the data set's own validation split
+    val_split: float = 0.0            # fraction of the training split held out for validation; 0: use the data set's own validation split
+    val_split_mode: Literal["stratified", "last"] = "stratified"  # stratified and seeded, or the last fraction of the arrays before shuffling (Keras's validation_split)
+    validate_on: Literal["val", "test"] = "val"  # validate each epoch on the validation split, or on the test split (Keras's validation_data=(x_test, y_test))
     early_stopping: int = 0           # patience in epochs without improvement of `monitor`; 0 disables
     monitor: Literal["val_loss", "val_acc", "loss", "acc"] = "val_loss"  # for early stopping and keep_best
     keep_best: bool = False           # end with the weights of the best epoch by `monitor`
@@ -33,7 +37,7 @@ class TrainConfig:
     compile: Literal["auto", "on", "off"] = "auto"        # torch.compile; auto: on for CUDA, except recurrent models
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
-    normalize: Literal["standardize", "scale"] = "standardize"  # images: per-channel mean/std of the training split, or scale to [0, 1]
+    normalize: Literal["standardize", "scale", "max", "pixel"] = "standardize"  # images, statistics of the training split: per-channel mean/std; scale to [0, 1] (x/255); divide by the largest value; or the ResNet chapter's global mean and per-pixel std
 
     def validate(self) -> TrainConfig:
         """Raise a `UserError` naming the first setting out of its range (as its command-line option); return self."""
@@ -53,6 +57,33 @@ class TrainConfig:
         check_range("early_stopping", self.early_stopping, 0, None)
         check_range("seed", self.seed, 0, 2**63 - 1)
         check_range("eval_batch_size", self.eval_batch_size, 1, None)
+        check_range("decay", self.decay, 0, None)
+        if self.decay and self.schedule != "constant":
+            raise UserError(f"--decay is Keras's own schedule; use it with --schedule constant, not {self.schedule}")
+        if self.schedule == "piecewise":
+            self.lr_points()
+        elif self.lr_at:
+            raise UserError("--lr-at gives a piecewise schedule; add --schedule piecewise")
+        if self.validate_on == "test" and self.val_split:
+            raise UserError("--validate-on test uses the test split for validation; leave out --val-split")
         if not self.device or self.device != self.device.strip():
             raise UserError(f"--device must name a device (auto, cpu, cuda or cuda:N); got {self.device!r}")
         return self
+
+    def lr_points(self) -> list[tuple[int, float]]:
+        """The piecewise schedule as sorted (first epoch, learning rate) pairs, starting at epoch 0."""
+        points = []
+        for part in filter(None, (p.strip() for p in self.lr_at.split(","))):
+            epoch, sep, lr = part.partition(":")
+            try:
+                e, v = int(epoch), float(lr)
+            except ValueError:
+                e, v = -1, float("nan")
+            if not sep or e < 0 or not math.isfinite(v) or v <= 0:
+                raise UserError(f"--lr-at {self.lr_at!r}: write EPOCH:LR pairs with positive rates, "
+                                f"e.g. 0:1e-3,30:1e-4")
+            points.append((e, v))
+        points.sort()
+        if not points or points[0][0] != 0:
+            raise UserError(f"--lr-at {self.lr_at!r} must start at epoch 0, e.g. 0:1e-3,30:1e-4")
+        return points

@@ -260,13 +260,26 @@ class Trainer:
 
 
 def resolve_splits(data: DataLike, validation_data, config: TrainConfig) -> tuple[Split, Split | None]:
-    """The training and validation splits `fit` uses for `data` and `config`."""
+    """The training and validation splits `fit` uses for `data` and `config`: the data set's own
+    validation split; or `validation_data`; or the test split (`validate_on="test"`); or a held-out
+    fraction of the training split, stratified and seeded, or its last fraction before any
+    shuffling, as Keras's `validation_split` takes it (`val_split_mode="last"`)."""
     if isinstance(data, Dataset):
         train, val = data.train, data.val
     else:
         train, val = as_split(data), None
     if validation_data is not None:
         val = as_split(validation_data)
+    elif config.validate_on == "test":
+        if not isinstance(data, Dataset) or data.test is None:
+            raise UserError("--validate-on test needs a data set with a test split")
+        val = data.test
+    elif config.val_split and config.val_split_mode == "last":
+        split_at = int(len(train) * (1.0 - config.val_split))  # Keras: x[:split_at], x[split_at:]
+        if split_at < 1 or split_at >= len(train):
+            raise UserError(f"--val-split {config.val_split} leaves no examples on one side of {len(train)}")
+        index = torch.arange(len(train))
+        train, val = train.subset(index[:split_at]), train.subset(index[split_at:])
     elif config.val_split:
         keep, held = stratified_split(train.y, config.val_split, config.seed)
         train, val = train.subset(keep), train.subset(held)

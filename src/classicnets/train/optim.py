@@ -23,14 +23,25 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
-    raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw, sgd or rmsprop")
+    if cfg.optimizer == "adadelta":  # Keras 2 defaults: lr 1.0, rho 0.95, epsilon 1e-7
+        return torch.optim.Adadelta(params, lr=cfg.lr, rho=0.95, eps=1e-7, weight_decay=cfg.weight_decay)
+    raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw, sgd, rmsprop or adadelta")
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "constant":
+        if cfg.decay:  # Keras 2: lr_t = lr / (1 + decay * t), t the updates made before this one
+            return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1.0 + cfg.decay * t))
         return None
+    if cfg.schedule == "piecewise":  # Keras's LearningRateScheduler: a rate per epoch
+        points = cfg.lr_points()
+
+        def factor(t: int) -> float:
+            epoch = t // max(1, steps_per_epoch)
+            return next(lr for start, lr in reversed(points) if start <= epoch) / cfg.lr
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.step_epochs * steps_per_epoch),
                                                gamma=cfg.gamma)

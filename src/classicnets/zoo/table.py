@@ -53,7 +53,26 @@ def markdown() -> str:
             s = summarize(info.builder(), info.input_shape, dtype=dtype)
         lines.append(f"| `{name}` | {'x'.join(map(str, info.input_shape))} | {s.trainable:,} | "
                      f"{s.non_trainable:,} | {_si(s.macs)} | {reference(info, s.total_params)} | {info.paper} |")
+    lines += ["", *COURSE_DIFFERENCES]
     return "\n".join(lines) + "\n"
+
+
+COURSE_DIFFERENCES = [
+    "## Where the zoo's defaults differ from the course",
+    "",
+    "- **GoogLeNet.** The course says the Inception module cut the parameters to \"4M, compared to AlexNet",
+    "  with 60M\" (Large ConvNets, L138, from Stanford's CS231n notes). That is a rounded claim, not a",
+    "  count of either form of the network. The zoo's default `googlenet` is torchvision's form: 6,624,904",
+    "  trainable parameters (plus 14,560 BatchNorm statistics), with BatchNorm after every convolution and",
+    "  a 3x3 kernel in the \"5x5\" branch, kept for weight compatibility. `--arg paper=true` builds the",
+    "  paper's Table 1 form (5x5 kernels, local response normalisation, no BatchNorm): 6,998,552 parameters,",
+    "  1,025,000 of them in the 1000-way classifier. `classicnets summary googlenet --arg paper=true` shows it.",
+    "- **Highway networks.** The course's highway layer (Large ConvNets, L179) starts the transform gate's",
+    "  bias at `carry_bias=-1.0`; the zoo's `highway` and `highway_conv` default to -2.0. Use the course's",
+    "  value with `--arg carry_bias=-1.0` (e.g. `classicnets train --model highway --data mnist --arg",
+    "  carry_bias=-1.0`). The course also draws the weights from a truncated normal of std 0.1 with biases",
+    "  0.1; the zoo uses PyTorch's default initialisation.",
+]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,301 @@
+"""Every recipe runs end to end on a tiny stand-in with the real data set's file format, served through
+the real loader from the local HTTP server, for one short epoch; the settings that reached the
+optimizer, the schedule, the loader and the augmenter are checked against the values written in
+the course (copied here from the texts, not read from the recipes)."""
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from classicnets.data import cifar, idx
+from classicnets.data.download import RemoteFile
+from classicnets.recipes import get_recipe, list_recipes
+from classicnets.runs.run import train_recipe
+from classicnets.train import Callback
+
+# The course's settings, as its texts write them (file: lines). optimizer: (class, lr, extra param-group values).
+COURSE = {
+    # 001 L171-206: Adam(0.001), batch 128, 50 epochs, validation_data = test; /255, - mean, / std(axis=0);
+    # ImageDataGenerator(rotation_range=10, width_shift_range=5./32, height_shift_range=5./32, horizontal_flip=True)
+    "resnet_mini_cifar10": dict(opt=(torch.optim.Adam, 0.001, {}), batch=128, epochs=50, val="test",
+                                norm="pixel", aug=dict(rotation_range=10, width_shift_range=5 / 32,
+                                                       height_shift_range=5 / 32, horizontal_flip=True,
+                                                       fill_mode="nearest")),
+    # 002 L115-134: batch_size = 32, num_epochs = 200, optimizer='adam', validation_split=0.1, X /= np.max(X_train)
+    "cifar10_dropout_cnn": dict(opt=(torch.optim.Adam, 0.001, {}), batch=32, epochs=200, val=("last", 0.1),
+                                norm="max"),
+    # 004 L142-200: /255, optimizer='rmsprop', epochs=100, batch_size=128, validation_split=0.2
+    "cifar10_convnet": dict(opt=(torch.optim.RMSprop, 0.001, {"alpha": 0.9}), batch=128, epochs=100,
+                            val=("last", 0.2), norm="scale"),
+    "cifar10_convnet_gmp": dict(opt=(torch.optim.RMSprop, 0.001, {"alpha": 0.9}), batch=128, epochs=100,
+                                val=("last", 0.2), norm="scale"),
+    # cited only (004 L448, 002 L13, L142): Keras 2's mnist_mlp / mnist_cnn example settings
+    "cifar10_dense": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=20, val="test", norm="scale"),
+    "mnist_mlp": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=20, val="test", norm="scale"),
+    "mnist_cnn": dict(opt=(torch.optim.Adadelta, 1.0, {"rho": 0.95}), batch=128, epochs=12, val="test",
+                      norm="scale"),
+    # 000 L62-66: SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True); fit(batch_size=32, nb_epoch=10)
+    "small_vgg_random": dict(opt=(torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": True}), batch=32,
+                             epochs=10, val=None, norm="scale", decay=1e-6),
+    # 003 L141-162: rmsprop, epochs=100, batch_size=128, validation_split=0.2; num_words 10000, maxlen 500
+    "imdb_simple_rnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=100, val=("last", 0.2)),
+    "imdb_stacked_rnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=100, val=("last", 0.2)),
+    "imdb_bidirectional_rnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=100, val=("last", 0.2)),
+    "imdb_rnn_dropout": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=100, val=("last", 0.2)),
+    "imdb_lstm": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=100, val=("last", 0.2)),
+    # 004 L655-661: RMSprop(learning_rate=1e-4), epochs=10, batch_size=128, validation_split=0.2
+    "imdb_conv1d": dict(opt=(torch.optim.RMSprop, 1e-4, {}), batch=128, epochs=10, val=("last", 0.2)),
+    # 000 L347-412: batch_size = 32, nb_epoch = 10, rmsprop, validation_data=(X_test, y_test); 5000 words, maxlen 100
+    "imdb_cnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=32, epochs=10, val="test"),
+}
+
+
+def test_every_recipe_is_checked_here_and_the_list_has_the_course_experiments():
+    assert {r.name for r in list_recipes()} == set(COURSE)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def serve_cifar10(root, base, monkeypatch, per_batch=8, test=12):
+    """A CIFAR-10 binary archive (5 training batches and a test batch, true record format), tiny."""
+    rng = np.random.default_rng(0)
+
+    def records(n):
+        labels = np.arange(n) % 10
+        return np.concatenate([labels.astype(np.uint8)[:, None],
+                               rng.integers(0, 256, (n, 3072), dtype=np.uint8)], 1).tobytes()
+    members = {f"cifar-10-batches-bin/data_batch_{i}.bin": records(per_batch) for i in range(1, 6)}
+    members["cifar-10-batches-bin/test_batch.bin"] = records(test)
+    archive = _tar(members)
+    (root / "cifar-10-binary.tar.gz").write_bytes(archive)
+    monkeypatch.setattr(cifar, "CIFAR10", RemoteFile("cifar-10-binary.tar.gz", f"{base}/cifar-10-binary.tar.gz",
+                                                     md5(archive)))
+
+
+def serve_mnist(root, base, monkeypatch, train=20, test=10):
+    rng = np.random.default_rng(1)
+
+    def idx_gz(a):
+        return gzip.compress(bytes([0, 0, 0x08, a.ndim]) + b"".join(d.to_bytes(4, "big") for d in a.shape)
+                             + a.tobytes())
+    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+              "train-labels-idx1-ubyte.gz": (np.arange(train) % 10).astype(np.uint8),
+              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte.gz": (np.arange(test) % 10).astype(np.uint8)}
+    files = {}
+    for name, a in arrays.items():
+        (root / name).write_bytes(data := idx_gz(a))
+        files[name] = RemoteFile(name, f"{base}/{name}", md5(data))
+    monkeypatch.setattr(idx, "MNIST_FILES", files)
+
+
+def serve_keras_imdb(root, base, monkeypatch, n=20):
+    """Keras's imdb.npz (object arrays of word-rank lists, pickled inside the .npz as np.savez writes
+    them) and imdb_word_index.json, tiny: reviews of random ranks below 12,000 and lengths up to 600,
+    so num_words and maxlen both bite."""
+    from classicnets.data import keras_imdb
+    rng = np.random.default_rng(4)
+
+    def reviews(k):
+        a = np.empty(k, dtype=object)
+        a[:] = [rng.integers(1, 12_000, rng.integers(5, 600)).tolist() for _ in range(k)]
+        return a
+    buf = io.BytesIO()
+    np.savez(buf, x_train=reviews(n), y_train=np.arange(n) % 2, x_test=reviews(n // 2), y_test=np.arange(n // 2) % 2)
+    npz = buf.getvalue()
+    index = json.dumps({f"w{i}": i for i in range(1, 12_000)}).encode()
+    (root / "imdb.npz").write_bytes(npz)
+    (root / "imdb_word_index.json").write_bytes(index)
+    monkeypatch.setattr(keras_imdb, "KERAS_NPZ", RemoteFile("imdb.npz", f"{base}/imdb.npz",
+                                                            sha256=hashlib.sha256(npz).hexdigest()))
+    monkeypatch.setattr(keras_imdb, "KERAS_WORD_INDEX", RemoteFile("imdb_word_index.json",
+                                                                   f"{base}/imdb_word_index.json", md5=md5(index)))
+
+
+class Spy(Callback):
+    """Keeps what reached the trainer when training began."""
+
+    def on_train_begin(self, trainer):
+        self.trainer = trainer
+        self.lrs = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.lrs.append(trainer.optimizer.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("name", sorted(COURSE))
+def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monkeypatch, tmp_path):
+    root, base = server
+    recipe, course = get_recipe(name), COURSE[name]
+    if recipe.data == "cifar10":
+        serve_cifar10(root, base, monkeypatch)
+    elif recipe.data == "mnist":
+        serve_mnist(root, base, monkeypatch)
+    elif recipe.data == "imdb":
+        serve_keras_imdb(root, base, monkeypatch)
+    overrides = {"train": {"epochs": 1}}
+    if recipe.data == "random_images":
+        overrides["data_args"] = {"size": 40, "train": 40, "test": 8}  # the model adapts to the image size
+    spy = Spy()
+    result = train_recipe(name, overrides=overrides, out=tmp_path / "run", callbacks=[spy], log=lambda s: None)
+    t = spy.trainer
+
+    # the recipe itself holds the course's numbers; only the epochs were overridden for this run
+    cfg = recipe.run_config()
+    assert cfg.train.epochs == course["epochs"] and cfg.train.batch_size == course["batch"]
+    record = json.loads((result.run / "config.json").read_text())
+    assert record["recipe"]["name"] == name
+    assert record["recipe"]["overridden"]["epochs"] == {"recipe": course["epochs"], "now": 1}
+    assert record["recipe"]["from_recipe"]["batch_size"] == course["batch"]
+    assert "course" in result.results and result.results["course"]["quote"]
+
+    # optimizer
+    cls, lr, extra = course["opt"]
+    assert type(t.optimizer) is cls
+    group = t.optimizer.param_groups[0]
+    assert group["initial_lr" if "initial_lr" in group else "lr"] == pytest.approx(lr)
+    for k, v in extra.items():
+        assert group[k] == v, k
+    # schedule: constant (Keras's default) or Keras's decay lr / (1 + decay * t)
+    if course.get("decay"):
+        steps = t.steps_per_epoch
+        assert spy.lrs[-1] == pytest.approx(lr / (1 + course["decay"] * steps))
+    else:
+        assert spy.lrs == [pytest.approx(lr)]
+    # loader
+    assert t.train_loader.batch_size == course["batch"]
+    data = result  # noqa: F841
+    if course["val"] == "test":
+        assert t.num_val == len(t.val_loader.y) and t.val_loader is not None
+    elif course["val"] is None:
+        assert t.val_loader is None
+    else:
+        _, fraction = course["val"]
+        total = t.num_train + t.num_val
+        assert t.num_train == int(total * (1 - fraction))  # Keras: x[:split_at], the last fraction validates
+    norm = t.normalization
+    if course.get("norm") == "pixel":
+        assert norm.shape == [3, 32, 32] and len(set(norm.mean)) == 1
+    elif course.get("norm") == "max":
+        assert norm.max_value == 255.0 and norm.mean == [0.0] * 3   # the stand-in's largest byte is 255
+    elif course.get("norm") == "scale":
+        assert norm.mean == [0.0] * len(norm.mean) and norm.std == [1.0] * len(norm.std)
+    # the loader's inputs: Keras's word ids, padded to the course's maxlen, below its num_words
+    if recipe.data == "imdb":
+        words, maxlen = (5000, 100) if name == "imdb_cnn" else (10000, 500)
+        assert t.train_loader.x.shape[1] == maxlen and int(t.train_loader.x.max()) < words
+        assert record["data_args"]["source"] == "keras"
+    # augmenter
+    aug = t.train_loader.augment
+    if "aug" in course:
+        for k, v in course["aug"].items():
+            assert getattr(aug.config, k) == pytest.approx(v) if isinstance(v, float) else getattr(aug.config, k) == v
+    else:
+        assert aug is None
+
+
+def test_last_fraction_validation_is_the_tail_of_the_arrays_before_shuffling():
+    from classicnets.train.config import TrainConfig
+    from classicnets.train.engine import resolve_splits
+    x = torch.arange(10, dtype=torch.float32).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
+    y = torch.arange(10) % 2
+    train, val = resolve_splits((x, y), None, TrainConfig(val_split=0.2, val_split_mode="last"))
+    assert x[:8].equal(train.x) and x[8:].equal(val.x)
+
+
+def test_keras_decay_and_piecewise_schedules():
+    from torch import nn
+
+    from classicnets.train.config import TrainConfig
+    from classicnets.train.optim import make_optimizer, make_scheduler
+    model = nn.Linear(2, 2)
+    cfg = TrainConfig(optimizer="sgd", lr=0.01, decay=1e-2, schedule="constant", momentum=0.0)
+    opt = make_optimizer(model, cfg)
+    sched = make_scheduler(opt, cfg, steps_per_epoch=5)
+    seen = []
+    for _ in range(4):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([0.01 / (1 + 1e-2 * k) for k in range(4)])
+    cfg = TrainConfig(lr=1e-3, schedule="piecewise", lr_at="0:1e-3,2:1e-4")
+    opt = make_optimizer(model, cfg)
+    sched = make_scheduler(opt, cfg, steps_per_epoch=3)
+    per_step = []
+    for _ in range(9):
+        per_step.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert per_step == pytest.approx([1e-3] * 6 + [1e-4] * 3)
+
+
+def test_fill_mode_nearest_repeats_the_edge():
+    from classicnets.data.augment import affine, translate
+    x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4) + 1
+    shifted = affine(x, torch.zeros(1), torch.tensor([2.0]), torch.zeros(1), fill="nearest")
+    assert shifted[0, 0, :, :2].eq(x[0, 0, :, :1]).all()  # the two new columns repeat the first
+    zeros = affine(x, torch.zeros(1), torch.tensor([2.0]), torch.zeros(1))
+    assert zeros[0, 0, :, :2].eq(0).all()
+    g = torch.Generator().manual_seed(0)
+    out = translate(x.expand(64, 1, 4, 4), 1, g, "nearest")
+    assert out.min() >= 1  # no zero ever comes in
+
+
+def test_pixel_normalisation_is_the_resnet_chapters():
+    from classicnets.data.core import Normalization
+    x = torch.randint(0, 256, (50, 3, 4, 4), dtype=torch.uint8)
+    norm = Normalization.for_images(x, 255.0, "pixel")
+    a = x.double().numpy() / 255
+    a = a - a.mean()
+    expected = a / a.std(axis=0)  # the course: x / 255; x - x.mean(); x / x.std(axis=0)
+    assert np.allclose(norm(x).numpy(), expected, atol=1e-5)
+    again = Normalization.from_dict(json.loads(json.dumps(norm.to_dict())))
+    assert torch.equal(again(x), norm(x))
+
+
+def test_explicit_options_override_a_recipe_and_are_recorded(cli, tmp_path):
+    code, out, err = cli("train", "--recipe", "small_vgg_random", "--epochs", 1, "--lr", "0.02",
+                         "--data-arg", "size=40", "--data-arg", "train=20", "--out", tmp_path / "r",
+                         "--progress", "plain")
+    assert code == 0, err
+    assert "Recipe small_vgg_random (course: loss 2.2750 after 10 epochs); overridden: " in out
+    assert "lr 0.01 -> 0.02" in out and "Settings: sgd lr 0.02 momentum 0.9 nesterov" in out
+    assert out.splitlines()[-1].startswith("course: loss 2.2750 after 10 epochs · this run: loss ")
+    record = json.loads((tmp_path / "r/config.json").read_text())
+    assert record["train"]["lr"] == 0.02 and record["train"]["decay"] == 1e-6
+    assert record["recipe"]["overridden"]["lr"] == {"recipe": 0.01, "now": 0.02}
+    code, out, _ = cli("evaluate", tmp_path / "r")
+    assert code == 0 and "course: loss 2.2750 after 10 epochs (loss)" in out
+    code, out, _ = cli("recipes")
+    assert code == 0 and "resnet_mini_cifar10" in out and "89.95%" in out
+    code, _, err = cli("train", "--recipe", "resnet_mini", "--out", tmp_path / "x")
+    assert code == 2 and "did you mean 'resnet_mini_cifar10'" in err
+
+
+@pytest.mark.slow
+def test_small_vgg_recipe_whole_run_follows_the_course_loss_trend(tmp_path):
+    """The course's 10 epochs on noise: loss 2.3024 -> 2.2750 (lowest 2.2378): it starts at ln 10 and
+    drifts down a few hundredths as the network memorises noise labels."""
+    result = train_recipe("small_vgg_random", out=tmp_path / "run", log=lambda s: None)
+    loss = result.history.history["loss"]
+    assert len(loss) == 10
+    assert abs(loss[0] - 2.3026) < 0.05           # the course: 2.3024
+    assert loss[-1] < loss[0]                      # the course: 2.2750 < 2.3024
+    assert abs(loss[-1] - 2.2750) < 0.15

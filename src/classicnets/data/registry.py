@@ -37,7 +37,8 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def _ensure_loaded() -> None:
-    from . import cifar, digits, idx, imdb, random_images, sequences  # noqa: F401  (importing a module registers its data sets)
+    from . import cats_dogs, cifar, digits, idx, imdb, random_images, sequences  # noqa: F401  (importing a module registers its data sets)
+    from ..detection import data as _detection_data  # noqa: F401  (digit_boxes)
 
 
 def list_datasets() -> list[DatasetInfo]:

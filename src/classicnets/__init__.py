@@ -14,10 +14,12 @@ __version__ = "0.1.0"
 from ._lazy import lazy_exports
 
 __all__ = ["AugmentConfig", "RunConfig", "TrainConfig", "UserError", "create", "evaluate", "fit",
-           "list_datasets", "list_models", "load_dataset", "predict", "summary", "train_run"]
+           "list_datasets", "list_models", "load_dataset", "predict", "summary", "train_run", "freeze", "unfreeze",
+           "with_head", "TransferConfig"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "AugmentConfig": ".data.augment_config", "list_datasets": ".data.registry", "load_dataset": ".data.registry",
     "UserError": ".errors", "summary": ".inspect", "TrainConfig": ".train.config", "evaluate": ".train.engine",
     "fit": ".train.engine", "predict": ".train.engine", "create": ".zoo.registry", "list_models": ".zoo.registry",
-    "RunConfig": ".runs.rundir", "train_run": ".runs.run",
+    "RunConfig": ".runs.rundir", "train_run": ".runs.run", "TransferConfig": ".transfer.config",
+    **dict.fromkeys(["freeze", "unfreeze", "with_head"], ".transfer.heads"),
 })

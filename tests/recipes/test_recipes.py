@@ -52,6 +52,10 @@ COURSE = {
     "imdb_conv1d": dict(opt=(torch.optim.RMSprop, 1e-4, {}), batch=128, epochs=10, val=("last", 0.2)),
     # 000 L347-412: batch_size = 32, nb_epoch = 10, rmsprop, validation_data=(X_test, y_test); 5000 words, maxlen 100
     "imdb_cnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=32, epochs=10, val="test"),
+    # 004 L1020-1068: 160 px, rmsprop (default rate), epochs=100, batch_size silent (Keras's 32, 63 steps),
+    # validation_data=(val_features, val_labels); head Flatten, Dense(256), Dropout(0.5), Dense(1, sigmoid)
+    "mobilenet_cats_vs_dogs": dict(opt=(torch.optim.RMSprop, 0.001, {"alpha": 0.9}), batch=32, epochs=100,
+                                   val="folder", norm="mobilenet"),
 }
 
 
@@ -129,6 +133,56 @@ def serve_keras_imdb(root, base, monkeypatch, n=20):
                                                                    f"{base}/imdb_word_index.json", md5=md5(index)))
 
 
+def serve_cats_dogs_and_keras_weights(root, base, monkeypatch, tmp_path):
+    """The cats-vs-dogs zip (true layout, a few JPEGs) and Keras's MobileNet 1.0/160 no-top weights
+    file in its HDF5 layout (layer and weight names as the published file; values from a seeded zoo
+    model), found through $CLASSICNETS_WEIGHTS."""
+    import zipfile
+
+    import h5py
+    from PIL import Image
+
+    from classicnets.data import cats_dogs
+    from classicnets.zoo import create
+    rng = np.random.default_rng(5)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for split, n in (("train", 6), ("validation", 3)):
+            for label in ("cats", "dogs"):
+                for i in range(n):
+                    jpg = io.BytesIO()
+                    Image.fromarray(rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)).save(jpg, "JPEG")
+                    z.writestr(f"cats_and_dogs_filtered/{split}/{label}/{label[:-1]}.{i}.jpg", jpg.getvalue())
+    (root / "cats_and_dogs_filtered.zip").write_bytes(archive := buf.getvalue())
+    monkeypatch.setattr(cats_dogs, "ARCHIVE", RemoteFile("cats_and_dogs_filtered.zip",
+                                                         f"{base}/cats_and_dogs_filtered.zip", size=len(archive)))
+    sd = {k: v.numpy() for k, v in create("mobilenet", seed=0).state_dict().items()}
+    bn = ("gamma", "beta", "moving_mean", "moving_variance")
+    bn_t = ("weight", "bias", "running_mean", "running_var")
+    layers = {"conv1": [("conv1/kernel:0", sd["features.0.0.weight"].transpose(2, 3, 1, 0))],
+              "conv1_bn": [(f"conv1_bn/{b}:0", sd[f"features.0.1.{t}"]) for b, t in zip(bn, bn_t)]}
+    for i in range(1, 14):
+        layers[f"conv_dw_{i}"] = [(f"conv_dw_{i}/depthwise_kernel:0",
+                                   sd[f"features.{i}.depthwise.0.weight"].transpose(2, 3, 0, 1))]
+        layers[f"conv_dw_{i}_bn"] = [(f"conv_dw_{i}_bn/{b}:0", sd[f"features.{i}.depthwise.1.{t}"])
+                                     for b, t in zip(bn, bn_t)]
+        layers[f"conv_pw_{i}"] = [(f"conv_pw_{i}/kernel:0", sd[f"features.{i}.pointwise.0.weight"].transpose(2, 3, 1, 0))]
+        layers[f"conv_pw_{i}_bn"] = [(f"conv_pw_{i}_bn/{b}:0", sd[f"features.{i}.pointwise.1.{t}"])
+                                     for b, t in zip(bn, bn_t)]
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with h5py.File(folder / "mobilenet_1_0_160_tf_no_top.h5", "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in layers])
+        f.attrs["backend"], f.attrs["keras_version"] = "tensorflow", "2.2.4"
+        for layer, weights in layers.items():
+            g = f.create_group(layer)
+            g.attrs["weight_names"] = np.array([n.encode() for n, _ in weights])
+            for n, a in weights:
+                g.create_dataset(n, data=a)
+    monkeypatch.setenv("CLASSICNETS_WEIGHTS", str(folder))
+    return sd
+
+
 class Spy(Callback):
     """Keeps what reached the trainer when training began."""
 
@@ -150,6 +204,8 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
         serve_mnist(root, base, monkeypatch)
     elif recipe.data == "imdb":
         serve_keras_imdb(root, base, monkeypatch)
+    elif recipe.data == "cats_vs_dogs":
+        source = serve_cats_dogs_and_keras_weights(root, base, monkeypatch, tmp_path)
     overrides = {"train": {"epochs": 1}}
     if recipe.data == "random_images":
         overrides["data_args"] = {"size": 40, "train": 40, "test": 8}  # the model adapts to the image size
@@ -182,7 +238,15 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
     # loader
     assert t.train_loader.batch_size == course["batch"]
     data = result  # noqa: F841
-    if course["val"] == "test":
+    if course["val"] == "folder":
+        assert t.num_val == 6 and t.num_train == 12  # the validation folder; method 1 trains the head on features
+        card = json.loads((result.run / "model.json").read_text())
+        assert card["normalization"]["mean"] == [0.5] * 3 and card["normalization"]["std"] == [0.5] * 3  # x/127.5 - 1
+        assert card["head"] == "flatten,dense:256,dropout:0.5,dense" and record["transfer"]["features"]
+        assert tuple(t.train_loader.x.shape[1:]) == (1024, 5, 5)  # the frozen base's features at 160 px
+        assert record["transfer_loaded"]["loaded"] == len([k for k in source if not k.endswith("num_batches_tracked")
+                                                           and not k.startswith("head.")])
+    elif course["val"] == "test":
         assert t.num_val == len(t.val_loader.y) and t.val_loader is not None
     elif course["val"] is None:
         assert t.val_loader is None
@@ -191,7 +255,9 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
         total = t.num_train + t.num_val
         assert t.num_train == int(total * (1 - fraction))  # Keras: x[:split_at], the last fraction validates
     norm = t.normalization
-    if course.get("norm") == "pixel":
+    if course.get("norm") == "mobilenet":
+        pass  # checked on the run's card above: the head itself reads features as they are
+    elif course.get("norm") == "pixel":
         assert norm.shape == [3, 32, 32] and len(set(norm.mean)) == 1
     elif course.get("norm") == "max":
         assert norm.max_value == 255.0 and norm.mean == [0.0] * 3   # the stand-in's largest byte is 255

@@ -76,6 +76,7 @@ class Recipe:
     model_args: dict[str, Any] = field(default_factory=dict)
     data_args: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields the course sets
+    transfer: dict[str, Any] = field(default_factory=dict)  # TransferConfig fields (weights, head, freeze...)
     notes: str = ""                             # what the text leaves to Keras's defaults, and deviations
 
     def settings(self) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class Recipe:
         out.update({**KERAS_TRAIN, **self.train})
         if self.augment:
             out.update({**KERAS_AUGMENT, **self.augment})
+        out.update(self.transfer)
         return out
 
     def run_config(self):
@@ -93,8 +95,10 @@ class Recipe:
         from ..runs.rundir import RunConfig
         train = TrainConfig(**{**KERAS_TRAIN, **self.train}).validate()
         augment = AugmentConfig(**({**KERAS_AUGMENT, **self.augment} if self.augment else {})).validate()
+        from ..transfer.config import TransferConfig
         return RunConfig(model=self.model, model_args=dict(self.model_args), data=self.data,
-                         data_args=dict(self.data_args), train=train, augment=augment)
+                         data_args=dict(self.data_args), train=train, augment=augment,
+                         transfer=TransferConfig(**self.transfer).validate())
 
 
 _RECIPES: dict[str, Recipe] = {}
@@ -126,7 +130,7 @@ def get_recipe(name: str) -> Recipe:
 
 def apply_overrides(recipe: Recipe, *, model: str | None = None, data: str | None = None,
                     model_args: dict | None = None, data_args: dict | None = None,
-                    train: dict | None = None, augment: dict | None = None):
+                    train: dict | None = None, augment: dict | None = None, transfer: dict | None = None):
     """(RunConfig, provenance): the recipe with the user's explicit settings on top. Provenance
     records the recipe's name, every setting it fixed, and each explicit setting with the recipe's
     value beside it (`overridden`)."""
@@ -144,10 +148,12 @@ def apply_overrides(recipe: Recipe, *, model: str | None = None, data: str | Non
     try:
         cfg.train = dataclasses.replace(cfg.train, **(train or {}))
         cfg.augment = dataclasses.replace(cfg.augment, **(augment or {}))
+        cfg.transfer = dataclasses.replace(cfg.transfer, **(transfer or {}))
     except TypeError as e:
         raise UserError(f"recipe {recipe.name}: {e}") from None
     given.update(train or {})
     given.update(augment or {})
+    given.update(transfer or {})
     if model is not None and model != recipe.model:  # another model: the recipe's builder options no longer apply
         cfg.model_args = dict(model_args or {})
     provenance = {
@@ -175,6 +181,8 @@ def markdown() -> str:
                   f"- training: {_kv(r.train)}"]
         if r.augment:
             lines.append(f"- augmentation: {_kv({**KERAS_AUGMENT, **r.augment})}")
+        if r.transfer:
+            lines.append(f"- transfer: {_kv(r.transfer)}")
         lines += [f"- the course: **{r.figure.describe()}** — “{r.figure.quote}” ({r.figure.source})",
                   f"- source: {r.source}"]
         if r.notes:

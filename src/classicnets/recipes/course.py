@@ -163,3 +163,18 @@ register_recipe(Recipe(
     notes="max_features 5000, maxlen 100, batch 32, 10 epochs, rmsprop (default rate), "
           "validation_data=(X_test, y_test) are the text's. Its best epoch reaches val_acc 0.8540 "
           "(epoch 3, L432). The course's Keras 1 read an older imdb_full.pkl; the recipe uses Keras 2's imdb.npz."))
+
+register_recipe(Recipe(
+    name="mobilenet_cats_vs_dogs", title="transfer learning: MobileNet's ImageNet features, a new head, cats vs dogs",
+    source=f"{F004} L769-1329", model="mobilenet", data="cats_vs_dogs", data_args=dict(size=160),
+    transfer=dict(weights="imagenet", head="flatten,dense:256,dropout:0.5,dense", freeze="base", features=True),
+    train=dict(optimizer="rmsprop", lr=0.001, batch_size=32, epochs=100),
+    figure=CourseFigure("val_acc", 0.97, 100, "The Transfer Learning model results in validation accuracy of "
+                        "about 97%", f"{F004} L1329", approx=True),
+    notes="MobileNet(weights='imagenet', include_top=False, input_shape=(160, 160, 3)), method 1 (features "
+          "of the frozen base computed once, 'In this example we will use Method 1', L1002), the head "
+          "Flatten, Dense(256) without activation, Dropout(0.5), Dense(1, sigmoid), rmsprop, 100 epochs, "
+          "validation on the 1,000 validation images: the text's. batch_size is silent: Keras's 32 "
+          "(63 steps, as the log shows). Inputs go through MobileNet's preprocess_input (x/127.5 - 1). "
+          "The log's best val_accuracy is 0.9830 (epoch 1), its last 0.9760. Method 2 (frozen base inside "
+          "the model, with augmentation) and method 3 (fine-tuning) are in the user guide."))

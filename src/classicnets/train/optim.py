@@ -11,7 +11,13 @@ from .config import TrainConfig
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.lr <= 0:
         raise UserError(f"the learning rate must be positive; got {cfg.lr}")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list = [p for p in model.parameters() if p.requires_grad]  # frozen tensors never reach it
+    base = getattr(model, "base", None)
+    if cfg.base_lr and isinstance(base, nn.Module):  # fine-tuning: the thawed base learns at its own rate
+        in_base = {id(p) for p in base.parameters()}
+        params = [{"params": [p for p in params if id(p) not in in_base]},
+                  {"params": [p for p in params if id(p) in in_base], "lr": cfg.base_lr}]
+        params = [g for g in params if g["params"]]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
@@ -40,7 +46,7 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig,
 
         def factor(t: int) -> float:
             epoch = t // max(1, steps_per_epoch)
-            return next(lr for start, lr in reversed(points) if start <= epoch) / cfg.lr
+            return next(lr for start, lr in reversed(points) if start <= epoch) / cfg.lr  # every group alike
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.step_epochs * steps_per_epoch),
@@ -48,5 +54,6 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig,
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, total))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                   total_steps=max(1, total))
     raise UserError(f"unknown schedule {cfg.schedule!r}; choose constant, step, cosine or onecycle")

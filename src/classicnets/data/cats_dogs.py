@@ -1,0 +1,78 @@
+"""Cats vs dogs, the course's transfer-learning data (ConvNets part 1, L1020-1044): 2,000 training
+and 1,000 validation JPEGs of cats and dogs in `train/{cats,dogs}` and `validation/{cats,dogs}`,
+a subset of Kaggle's Dogs vs. Cats. The course's `cats_and_dogs_small` has this layout; Google's
+`cats_and_dogs_filtered.zip` (the TensorFlow tutorials' copy) is the published download.
+
+Google publishes no checksum for the archive, only its address; the download is checked against
+its published size (68,606,236 bytes, as Keras's `get_file` prints it) and the zip's own CRC-32 of
+every member. Images are decoded once, resized to `size` x `size` (160, the course's) bilinearly, as
+Keras's `image_dataset_from_directory` does, and cached (see `data.user.load_image_folder`).
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ..errors import UserError
+from ..fileio import atomic_open
+from .core import Dataset
+from .download import RemoteFile, data_home, fetch
+from .registry import DatasetInfo, register_dataset
+
+ARCHIVE = RemoteFile("cats_and_dogs_filtered.zip",
+                     "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", size=68_606_236)
+FOLDER = "cats_and_dogs_filtered"
+
+
+def safe_extract_zip(archive: Path, dest: Path) -> Path:
+    """Extract a zip's regular files into `dest` (once; a marker file records completion), refusing
+    members outside it; every member's CRC is checked (`ZipFile.testzip`) before anything is written."""
+    done = dest / ".extracted"
+    if done.is_file():
+        return dest
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = z.infolist()
+            for m in members:
+                p = PurePosixPath(m.filename)
+                if p.is_absolute() or ".." in p.parts or m.filename.startswith(("/", "\\")):
+                    raise UserError(f"archive {archive} has a member outside its folder ({m.filename!r}); "
+                                    f"refusing to extract it")
+            bad = z.testzip()
+            if bad is not None:
+                raise UserError(f"archive {archive} is damaged (CRC error in {bad}); delete it and download again")
+            for m in members:
+                if m.is_dir():
+                    continue
+                with z.open(m) as src, atomic_open(dest / m.filename, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UserError(f"cannot read archive {archive}: {e}") from None
+    done.write_text("ok\n")
+    return dest
+
+
+def load_cats_vs_dogs(size: int = 160, data_dir: str | os.PathLike | None = None,
+                      base_url: str | None = None) -> Dataset:
+    from .user import load_image_folder
+
+    archive = fetch(ARCHIVE, "cats_vs_dogs", data_dir=data_dir, base_url=base_url)
+    root = safe_extract_zip(archive, data_home() / "cats_vs_dogs" / "extracted") / FOLDER
+    if not (root / "train").is_dir():
+        raise UserError(f"{archive} does not hold {FOLDER}/train; is it the cats-and-dogs archive?")
+    data = load_image_folder(root, size=size)
+    data.name = "cats_vs_dogs"
+    data.task = "binary"  # the course's Dense(1, sigmoid) with binary cross-entropy
+    data.description = INFO.description
+    data.citation = INFO.citation
+    return data
+
+
+INFO = register_dataset(DatasetInfo(
+    name="cats_vs_dogs", loader=load_cats_vs_dogs,
+    description="cats vs dogs, the course's transfer-learning set: 2,000 training and 1,000 validation JPEGs",
+    classes=2, input_shape=(3, 160, 160), splits="train 2,000 / val 1,000",
+    license="Kaggle Dogs vs. Cats (Microsoft Asirra) research use",
+    citation="Elson et al. 2007, Asirra; Chollet 2017, Deep Learning with Python, 5.2", needs_download=True))

@@ -24,21 +24,35 @@ BAD = {
         "--width-shift-range": "2", "--height-shift-range": "-0.5", "--rotation-range": "400",
         "--cutout": "-1", "--quiet": "--quiet=1", "--recipe": "resnet", "--decay": "-1", "--lr-at": "5:0.1",
         "--val-split-mode": "first", "--validate-on": "train", "--fill-mode": "reflect",
-        "--tensorboard": "--tensorboard=1",
+        "--tensorboard": "--tensorboard=1", "--weights": "{tmp}/nowhere.pth", "--head": "conv:3",
+        "--freeze": "nosuch*", "--unfreeze-top": "-1", "--features": "--features=1", "--base-lr": "-1",
+        "--checkpoint-every": "-1", "--on-nonfinite": "ignore", "--sync-bn": "--sync-bn=1", "--nproc": "0",
+        "--clip-norm": "-1", "--clip-value": "nan",
     },
     "compare": {"runs": "{tmp}/nowhere", "--sort": "bogus", "--reverse": "--reverse=1", "--csv": "--csv=1",
                 "--json": "--json=1", "--plot": "{tmp}"},
     "report": {"run": "{tmp}/nowhere"},
+    "extract": {"target": "nosuchnet", "--data": "nosuchdata", "--data-arg": "=1", "--data-dir": "{tmp}/nowhere",
+                "--weights": "{tmp}/nowhere.pth", "--arg": "width=-3", "--device": "tpu"},
     "recipes": {"pattern": "zzz*"},
     "study": {"name": "exploding", "--length": "1", "--units": "0", "--epochs": "-1", "--train-length": "1",
-              "--seed": "-1", "--out": "{file}"},
+              "--seed": "-1", "--out": "{file}", "--list": "--list=1", "--data": "imdb", "--depths": "56,20",
+              "--width": "0", "--lr": "0", "--kernel": "0", "--radius": "0", "--clip-norm": "-1",
+              "--clip-value": "-1", "--train-size": "-1"},
     "summary": {"model": "nosuchnet", "--input": "3x0x8", "--dtype": "double", "--batch": "0", "--arg": "x",
-                "--depth": "0", "--fold-blocks": "--fold-blocks=1", "--strict": "--strict=1", "--fcn": "big"},
+                "--depth": "0", "--fold-blocks": "--fold-blocks=1", "--strict": "--strict=1", "--fcn": "big",
+                "--head": "dense:abc", "--outputs": "0", "--freeze": "nosuch*"},
     "predict": {"run": "{tmp}/nowhere", "--top-k": "0", "--text": None, "--invert": "--invert=1", "files": None},
     "evaluate": {"run": "{tmp}/nowhere", "--split": "holdout"},
     "models": {"pattern": "zzz*"},
     "datasets": {},
 }
+
+
+# a study each study option applies to, so that its bad value (not the study) is what is refused
+STUDY_TAKING = {"--data": "dropout", "--depths": "degradation", "--width": "degradation", "--lr": "dropout",
+                "--kernel": "shared-weights", "--radius": "exploding-gradients", "--clip-norm": "exploding-gradients",
+                "--clip-value": "exploding-gradients", "--train-size": "dropout"}
 
 
 def _options(parser):
@@ -79,9 +93,9 @@ def test_an_out_of_range_value_is_one_line_and_leaves_nothing(command, option, v
     monkeypatch.chdir(work)
     (work / "afile").write_text("not a directory")
     value = value.format(tmp=tmp_path, file=work / "afile")
-    positional = {"study": ["vanishing-gradients"], "summary": ["lenet"], "evaluate": [str(tmp_path / "nowhere")],
+    positional = {"study": [STUDY_TAKING.get(option, "vanishing-gradients")], "summary": ["lenet"], "evaluate": [str(tmp_path / "nowhere")],
                   "predict": [str(tmp_path / "nowhere")], "report": [str(tmp_path / "nowhere")],
-                  "compare": [str(tmp_path / "nowhere")]}.get(command, [])
+                  "compare": [str(tmp_path / "nowhere")], "extract": ["lenet"]}.get(command, [])
     if not option.startswith("--"):
         args = [command, value] + positional[1:]
     elif value.startswith("--"):

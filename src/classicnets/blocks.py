@@ -27,8 +27,9 @@ class BasicBlock(nn.Module):
 
     `shortcut="B"` projects with a 1x1 convolution when the shape changes (ImageNet ResNets);
     `shortcut="A"` pads the identity with zero channels after 2x subsampling (the CIFAR ResNets of
-    section 4.2, which add no parameters). With `preact=True` the unit is the pre-activation one of
-    He et al. 2016 (BN-ReLU-conv, nothing after the addition).
+    section 4.2, which add no parameters); `shortcut="none"` leaves it out: the same two layers of
+    the section's "plain" networks, with the same parameters as option A. With `preact=True` the
+    unit is the pre-activation one of He et al. 2016 (BN-ReLU-conv, nothing after the addition).
     """
 
     is_block = True
@@ -54,12 +55,13 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:
             out = self.relu(self.bn1(x))
-            identity = self.shortcut(out) if isinstance(self.shortcut, nn.Sequential) else self.shortcut(x)
+            identity = (None if self.shortcut is None else self.shortcut(out)
+                        if isinstance(self.shortcut, nn.Sequential) else self.shortcut(x))
             out = self.conv2(self.relu(self.bn2(self.conv1(out))))
-            return out + identity
+            return out if self.shortcut is None else out + identity
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(out if self.shortcut is None else out + self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -88,7 +90,7 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(out if self.shortcut is None else out + self.shortcut(x))
 
 
 class PadShortcut(nn.Module):
@@ -103,7 +105,9 @@ class PadShortcut(nn.Module):
         return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra))
 
 
-def _shortcut(c_in: int, c_out: int, stride: int, kind: str, bn: bool) -> nn.Module:
+def _shortcut(c_in: int, c_out: int, stride: int, kind: str, bn: bool) -> nn.Module | None:
+    if kind == "none":  # a plain unit: nothing is added back
+        return None
     if stride == 1 and c_in == c_out:
         return nn.Identity()
     if kind == "A":
@@ -118,17 +122,25 @@ class InceptionModule(nn.Module):
     """GoogLeNet's Inception module with dimension reductions (Szegedy et al. 2014, fig. 2b).
 
     Four branches concatenated on channels: 1x1; 1x1 -> 3x3; 1x1 -> kxk (k = `k5`, 5 in the paper);
-    3x3 max pool -> 1x1. `conv` builds each convolution (with or without BatchNorm)."""
+    3x3 max pool -> 1x1. `conv` builds each convolution (with or without BatchNorm).
+
+    `reductions=False` is the paper's "naive" module (fig. 2a): the 3x3 and kxk convolutions read
+    all `c_in` channels and the pooled input is concatenated as it is (`c3r`, `c5r`, `pool_proj`
+    are unused), so the output has c1 + c3 + c5 + c_in channels."""
 
     is_block = True
 
     def __init__(self, c_in: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int,
-                 conv, k5: int = 5):
+                 conv, k5: int = 5, reductions: bool = True):
         super().__init__()
         self.branch1 = conv(c_in, c1, 1)
-        self.branch2 = nn.Sequential(conv(c_in, c3r, 1), conv(c3r, c3, 3))
-        self.branch3 = nn.Sequential(conv(c_in, c5r, 1), conv(c5r, c5, k5))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), conv(c_in, pool_proj, 1))
+        pool = nn.MaxPool2d(3, 1, 1, ceil_mode=True)
+        if reductions:
+            self.branch2 = nn.Sequential(conv(c_in, c3r, 1), conv(c3r, c3, 3))
+            self.branch3 = nn.Sequential(conv(c_in, c5r, 1), conv(c5r, c5, k5))
+            self.branch4 = nn.Sequential(pool, conv(c_in, pool_proj, 1))
+        else:
+            self.branch2, self.branch3, self.branch4 = conv(c_in, c3, 3), conv(c_in, c5, k5), pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)

@@ -21,6 +21,7 @@ from typing import Any
 from .data.augment_config import AugmentConfig
 from .errors import UserError, check_range
 from .train.config import TrainConfig
+from .transfer.config import TransferConfig
 
 PROG = "classicnets"
 
@@ -77,6 +78,14 @@ def _finite(text: str) -> float:
 _finite.__name__ = "finite number"
 
 
+def _depths(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated whole numbers, "20,56"."""
+    return tuple(int(part) for part in text.split(","))
+
+
+_depths.__name__ = "list of depths"
+
+
 def _count(low: int):
     """argparse type: an integer of at least `low`."""
     def parse(text: str) -> int:
@@ -125,6 +134,66 @@ def _progress_callbacks(mode: str):
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    if a.nproc is not None and a.nproc > 1:
+        return _launch_torchrun(a)
+    if _rank():  # another process of a data parallel run: rank 0 shows the progress and says what happened
+        a.quiet, a.tensorboard = True, False
+    import signal
+
+    from .train.preemption import raise_preempted
+    previous = signal.signal(signal.SIGTERM, raise_preempted)  # outside the loop: unwind, cleaning up
+    try:
+        return _train(a)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise), without importing torch."""
+    if not all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR")):
+        return 0
+    try:
+        return int(os.environ["RANK"])
+    except ValueError:
+        return 0
+
+
+def _launch_torchrun(a: argparse.Namespace) -> int:
+    """`train --nproc N ...` is `torchrun --standalone --nproc_per_node N -m classicnets.cli train ...`."""
+    import signal
+    import subprocess
+
+    if _rank() or "MASTER_ADDR" in os.environ:
+        raise UserError("--nproc starts torchrun itself; under torchrun leave it out")
+    argv, rest = list(a.argv), []
+    while argv:
+        arg = argv.pop(0)
+        if arg == "--nproc":
+            argv.pop(0)
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={a.nproc}",
+           "-m", "classicnets.cli", *rest]
+    proc = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):  # SIGTERM to torchrun, which passes it on to every process
+        received.append(signum)
+        proc.send_signal(signum)
+    previous = signal.signal(signal.SIGTERM, forward)
+    # Ctrl-C reaches torchrun and its processes from the terminal already: wait for them to save and stop
+    previous_int = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        code = proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    if received:  # the processes saved their position and printed how to continue
+        return 128 + received[0]
+    return 128 - code if code < 0 else code
+
+
+def _train(a: argparse.Namespace) -> int:
     from .runs import rundir
     from .runs.run import resume_run, train_run
 
@@ -153,15 +222,15 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     provenance = None
     if a.resume:
-        overrides = [f.name for cls in (TrainConfig, AugmentConfig) for f in dataclasses.fields(cls)
+        overrides = [f.name for cls in (TrainConfig, AugmentConfig, TransferConfig) for f in dataclasses.fields(cls)
                      if getattr(a, f.name) is not None and f.name != "epochs"]
         if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out or a.recipe:
             raise UserError("--resume continues a run with its own settings; only --epochs may change")
         try:
             result = resume_run(a.resume, epochs=a.epochs, callbacks=callbacks, command=command,
-                                on_start=header, log=print, note=log)
-        except KeyboardInterrupt:
-            return _interrupted(Path(a.resume))
+                                on_start=header, log=print, note=log, warn=_warn())
+        except KeyboardInterrupt as e:
+            return _interrupted(Path(a.resume), e)
         if result.finished_before:
             print(f"{result.run} has already finished its {result.resumed_from} epochs; nothing to resume "
                   f"(`{PROG} evaluate {result.run}` uses it)", file=sys.stderr)
@@ -177,34 +246,48 @@ def cmd_train(a: argparse.Namespace) -> int:
             cfg, provenance = apply_overrides(
                 get_recipe(a.recipe), model=a.model, data=a.data, model_args=parse_model_args(a.arg),
                 data_args=parse_model_args(a.data_arg, "data set"), train=given(TrainConfig),
-                augment=given(AugmentConfig))
+                augment=given(AugmentConfig), transfer=given(TransferConfig))
             cfg.data_dir = a.data_dir
         else:
             cfg = rundir.RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
                                    data_args=parse_model_args(a.data_arg, "data set"),
                                    model_args=parse_model_args(a.arg),
                                    train=dataclass_from_args(TrainConfig, a),
-                                   augment=dataclass_from_args(AugmentConfig, a, base.augment))
+                                   augment=dataclass_from_args(AugmentConfig, a, base.augment),
+                                   transfer=dataclass_from_args(TransferConfig, a))
         claimed: list[Path] = []
 
         def start(run: Path, p) -> None:
             claimed.append(run)
             header(run, p)
         try:
-            result = train_run(cfg, out=a.out, runs_dir=a.runs_dir, callbacks=callbacks,
+            result = train_run(cfg, out=a.out, runs_dir=a.runs_dir, callbacks=callbacks, warn=_warn(),
                                command=command, on_start=start, log=print, recipe=provenance, note=log)
-        except KeyboardInterrupt:
-            return _interrupted(claimed[0] if claimed else None)
+        except KeyboardInterrupt as e:
+            return _interrupted(claimed[0] if claimed else None, e)
     return 0
 
 
-def _interrupted(run: Path | None) -> int:
+def _warn():
+    """Where notes go: stderr, on rank 0 only under torchrun."""
+    return (lambda s: None) if _rank() else (lambda s: print(s, file=sys.stderr, flush=True))
+
+
+def _interrupted(run: Path | None, e: KeyboardInterrupt) -> int:
+    """Say where training stopped and how to go on; the status is 128 + the signal (130 Ctrl-C, 143 SIGTERM)."""
     from .runs import rundir
+    status = getattr(e, "status", 130)  # preemption.Preempted carries its signal
+    if _rank():
+        return status
+    what = "Stopped by SIGTERM" if status == 143 else "Interrupted"
+    epoch, step = getattr(e, "epoch", None), getattr(e, "step", None)
+    if epoch is not None:
+        what += f" in epoch {epoch + 1} after step {step} (saved)" if step else f" after epoch {epoch} (saved)"
     if run is not None and rundir.run_state(run) == "interrupted":
-        print(f"\nInterrupted. Continue with: {PROG} train --resume {run}", file=sys.stderr)
+        print(f"\n{what}. Continue with: {PROG} train --resume {run}", file=sys.stderr)
     else:
-        print("\nInterrupted before the first epoch ended; nothing was kept.", file=sys.stderr)
-    return 130
+        print(f"\n{what} before the first checkpoint; nothing was kept.", file=sys.stderr)
+    return status
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -343,6 +426,12 @@ def cmd_summary(a: argparse.Namespace) -> int:
         model = create(a.model, **args)
         if a.fcn:
             model = to_fully_convolutional(model, native)
+        if a.head:
+            from .transfer.heads import with_head
+            model = with_head(model, a.head, a.outputs, shape)
+    if a.freeze:
+        from .transfer.heads import freeze
+        freeze(model, a.freeze)
     name = f"{a.model} (fully convolutional)" if a.fcn else a.model
     s = summarize(model, shape, batch=a.batch, name=name, depth=a.depth, fold_blocks=a.fold_blocks,
                   strict=a.strict, dtype=dtype)
@@ -358,24 +447,65 @@ def _output_dir(path: str, option: str = "--out") -> Path:
 
 
 def cmd_study(a: argparse.Namespace) -> int:
+    from .studies.registry import STUDIES, get_study
+
+    if a.list:
+        if a.name:
+            raise UserError(f"give either a study's name or --list, not both (--list names every study)")
+        _print_studies(STUDIES)
+        return 0
+    if not a.name:
+        raise UserError(f"name a study, one of {', '.join(STUDIES)} (`{PROG} study --list` says what each tests)")
+    info = get_study(a.name)
+    given = {k: getattr(a, k) for k in _study_options(STUDIES) if getattr(a, k) is not None}
+    for key in given:  # refused before any work: the registry knows each study's options without torch
+        if key not in info.options:
+            takes = [n for n, i in STUDIES.items() if key in i.options]
+            raise UserError(f"--{key.replace('_', '-')} does not apply to {a.name}; it is an option of "
+                            f"{', '.join(takes)}")
+    out = _output_dir(a.out)
+    study = info.load()(**given).validate()  # one sentence for a value out of range, before any work
+
     from rich.console import Console
 
     from .fileio import write_json
-    from .studies import VanishingGradients
-
-    for opt in ("length", "units", "train_length"):
-        check_range(opt, getattr(a, opt), 2, None)
-    check_range("epochs", a.epochs, 0, None)
-    check_range("seed", a.seed, 0, 2**63 - 1)
-    out = _output_dir(a.out)
-    progress = _progress_callbacks("auto")
-    study = VanishingGradients(length=a.length, units=a.units, epochs=a.epochs, train_length=a.train_length,
-                               seed=a.seed).run(log=lambda s: print(s, flush=True), callbacks=progress)
+    study.run(log=lambda s: print(s, flush=True), callbacks=_progress_callbacks("auto"))
     Console().print(study.table())
-    study.plot(out / "vanishing-gradients.png")
-    write_json(out / "vanishing-gradients.json", study.to_dict())
-    print(f"Saved {out / 'vanishing-gradients.png'} and {out / 'vanishing-gradients.json'}")
+    print(study.finding())
+    png, record = out / f"{a.name}.png", out / f"{a.name}.json"
+    study.plot(png)
+    write_json(record, {"study": a.name, "course": {"file": info.claim.file, "line": info.claim.line,
+                                                     "quote": info.claim.quote}, **study.to_dict()})
+    print(f"Saved {png} and {record}")
     return 0
+
+
+def _study_options(studies) -> list[str]:
+    """Every option some study takes (field names), in the order first declared."""
+    return list(dict.fromkeys(k for info in studies.values() for k in info.options))
+
+
+def _print_studies(studies) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(caption=escape(f"Run one: {PROG} study NAME [options]; its table is printed, and a PNG and a "
+                                 f"JSON of every number go to --out (default: studies)"))
+    table.add_column("study", no_wrap=True)
+    table.add_column("course", no_wrap=True)
+    table.add_column("the sentence it tests; what is measured; options (default)", min_width=30)
+    for name, info in studies.items():
+        opts = " ".join(f"--{k.replace('_', '-')} {_option_text(v)}" for k, v in info.options.items())
+        table.add_row(name, info.claim.where(),
+                      escape(f"\"{info.claim.quote}\"") + f"\n[dim]{escape(info.measures)}\n{escape(opts)}[/dim]",
+                      end_section=True)
+    Console().print(table)
+
+
+def _option_text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) \
+        else str(value)
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -395,6 +525,39 @@ def cmd_models(a: argparse.Namespace) -> int:
     for m in models:
         table.add_row(m["name"], "x".join(map(str, m["input"])), f"{m['params']:,}", m["description"])
     Console().print(table)
+    return 0
+
+
+def cmd_extract(a: argparse.Namespace) -> int:
+    import time
+
+    from .runs import rundir
+    from .runs.run import extract_features
+
+    target = Path(a.target)
+    if target.is_dir():  # a run: its model, its final weights, its preprocessing; the data may change
+        cfg = rundir.read_config(target)
+        if a.weights or a.arg:
+            raise UserError("a run directory brings its own model and weights; leave out --weights and --arg")
+        cfg.transfer = TransferConfig(weights=str(target))
+        cfg.model_args = {k: v for k, v in cfg.model_args.items() if k != "num_classes"}
+        if a.data:
+            cfg.data, cfg.data_args, cfg.data_dir = a.data, parse_model_args(a.data_arg, "data set"), a.data_dir
+    else:
+        from .runs.rundir import RunConfig
+        cfg = RunConfig(model=a.target, model_args=parse_model_args(a.arg), data=a.data or "digits",
+                        data_dir=a.data_dir, data_args=parse_model_args(a.data_arg, "data set"),
+                        transfer=TransferConfig(weights=a.weights or ""))
+    cfg.train = dataclasses.replace(cfg.train, device=a.device)
+    t0 = time.perf_counter()
+    feats, path, reused = extract_features(cfg, log=lambda s: print(s, flush=True))
+    shape = tuple(feats.train.x.shape[1:])
+    n = sum(len(s) for s in (feats.train, feats.val, feats.test) if s is not None)
+    if reused:
+        print(f"Features of {n:,} examples, {shape} each, already cached in {path} ({time.perf_counter() - t0:.1f}s)")
+    print(f"Train a head on them: {PROG} train --model {cfg.model} --data {cfg.data}"
+          + (f" --weights {cfg.transfer.weights}" if cfg.transfer.weights else "")
+          + " --head flatten,dense:256,dropout:0.5,dense --freeze base --features")
     return 0
 
 
@@ -501,10 +664,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bar on a terminal, plain epoch lines in logs (default: auto)")
     t.add_argument("--tensorboard", action="store_true",
                    help="also write per-epoch scalars to RUN/tensorboard/ (pip install 'classicnets[tensorboard]')")
+    t.add_argument("--nproc", type=_count(1), metavar="N",
+                   help="data parallel training in N processes on this machine: starts `torchrun --standalone "
+                        "--nproc_per_node N -m classicnets.cli train ...` (one per GPU; on the CPU, Gloo); "
+                        "--batch-size stays the global batch")
     t.add_argument("-q", "--quiet", action="store_true",
                    help="print only the test result: silent until training ends, which can take minutes")
     add_dataclass_options(t, TrainConfig, "training")
     add_dataclass_options(t, AugmentConfig, "augmentation (applied to training batches only)")
+    add_dataclass_options(t, TransferConfig, "transfer learning (see the user guide)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a run")
@@ -536,6 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per residual unit, Inception module, dense block, ...")
     s.add_argument("--strict", action="store_true",
                    help="fail (status 2) on a layer whose output size (W - F + 2P)/S + 1 drops input")
+    s.add_argument("--head", metavar="SPEC", help="a new head on the model's base, e.g. "
+                   "flatten,dense:256,dropout:0.5,dense (see `train --help`)")
+    s.add_argument("--outputs", type=_count(1), default=1,
+                   help="outputs of the --head's last dense layer (default: 1, a binary task)")
+    s.add_argument("--freeze", metavar="WHAT", help="count 'base', 'all' or matching modules as frozen "
+                   "(non-trainable), as Keras does")
     s.add_argument("--fcn", metavar="CxHxW", help="show the fully convolutional conversion of a model "
                    "trained at this input size, applied to --input (e.g. --fcn 3x224x224 --input 3x384x384)")
     s.set_defaults(func=cmd_summary)
@@ -544,17 +718,37 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*'")
     m.set_defaults(func=cmd_models)
 
-    st = sub.add_parser("study", help="experiments that teach (vanishing-gradients)",
-                        description="vanishing-gradients: ||dL/dx_t|| per time step for SimpleRNN, LSTM and "
-                        "GRU, at initialisation and after training on the adding problem; a table and a PNG.")
-    st.add_argument("name", choices=("vanishing-gradients",))
-    st.add_argument("--length", type=int, default=100, help="steps of the measured sequences (default: 100)")
-    st.add_argument("--units", type=int, default=32, help="width of each network (default: 32)")
-    st.add_argument("--epochs", type=int, default=8,
-                    help="training epochs on the adding problem before measuring again; 0: initialisation only "
-                         "(default: 8, about a minute per network on 2 CPU cores)")
-    st.add_argument("--train-length", type=int, default=50, help="steps of the training sequences (default: 50)")
-    st.add_argument("--seed", type=int, default=0)
+    from .studies.registry import STUDIES
+    st = sub.add_parser("study", help=f"experiments that teach: a course sentence measured ({', '.join(STUDIES)})",
+                        description="Turn a sentence of the course into a measurement: a table, a PNG and a JSON "
+                        "of every number. " + " ".join(f"{n}: {i.measures}." for n, i in STUDIES.items())
+                        + f" `{PROG} study --list` quotes the sentence each tests. Options apply to the studies "
+                        "named in their help; each study has its own defaults.")
+    st.add_argument("name", nargs="?", choices=tuple(STUDIES), metavar="NAME",
+                    help=f"one of {', '.join(STUDIES)}")
+    st.add_argument("--list", action="store_true", help="name every study with the course sentence it tests")
+
+    def study_option(flag: str, kind, what: str, **kw) -> None:
+        key = flag[2:].replace("-", "_")
+        defaults = ", ".join(f"{n} {_option_text(i.options[key])}" for n, i in STUDIES.items() if key in i.options)
+        st.add_argument(flag, type=kind, default=None, help=f"{what} (default: {defaults})".replace("%", "%%"), **kw)
+    study_option("--length", int, "steps of the sequences the gradients are measured on; shared-weights: inputs "
+                 "of the 1D convolution")
+    study_option("--units", int, "width of each recurrent network")
+    study_option("--epochs", int, "training epochs (vanishing-gradients: 0 measures at initialisation only)")
+    study_option("--train-length", int, "steps of the training sequences (the adding problem)")
+    study_option("--data", str, "image data set to train on (see `classicnets datasets`), e.g. cifar10 for the "
+                 "course's setting", metavar="NAME")
+    study_option("--depths", _depths, "two CIFAR network depths to compare, shallow first", metavar="D1,D2")
+    study_option("--width", int, "filters of the networks' first stage (the paper's 16)")
+    study_option("--lr", _finite, "learning rate per step")
+    study_option("--kernel", int, "weights of the 1D convolution's filter")
+    study_option("--radius", _finite, "spectral radius of the SimpleRNN's recurrent weights (past 1: exploding)")
+    study_option("--clip-norm", _finite, "the clipped run's gradient norm limit (the training option --clip-norm)")
+    study_option("--clip-value", _finite, "the clipped run's gradient value limit, 0: off (the training option "
+                 "--clip-value)")
+    study_option("--train-size", int, "training examples used, a seeded sample (0: the whole training split)")
+    study_option("--seed", int, "seeds weights, data and batch order")
     st.add_argument("--out", default="studies", help="directory for the PNG and JSON (default: studies)")
     st.set_defaults(func=cmd_study)
 
@@ -581,6 +775,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run", help="run directory")
     r.set_defaults(func=cmd_report)
 
+    x = sub.add_parser("extract", help="run a model's frozen base once over a data set and cache the features "
+                       "(transfer learning, method 1)")
+    x.add_argument("target", metavar="RUN|MODEL", help="a run directory, or a registry model name")
+    x.add_argument("--data", help="data set (default: the run's, or digits)")
+    x.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="data set option, repeatable")
+    x.add_argument("--data-dir", help="directory holding the data set's files")
+    x.add_argument("--weights", help="for a model name: weights file, run directory, or 'imagenet'")
+    x.add_argument("--arg", action="append", metavar="KEY=VALUE", help="model builder option, repeatable")
+    x.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    x.set_defaults(func=cmd_extract)
+
     r = sub.add_parser("recipes", help="list the course's experiments, runnable with train --recipe NAME")
     r.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'imdb*'")
     r.set_defaults(func=cmd_recipes)
@@ -597,13 +802,17 @@ def run_cli(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:  # argparse has printed its one line (or the help)
             return e.code if isinstance(e.code, int) else 0
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except UserError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        # under torchrun rank 0 speaks for all, unless this process is the one that failed
+        if not _rank() or getattr(e, "always_print", False):
+            print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C while starting up or reading data: nothing to keep
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM) while starting up or reading data: nothing to keep
+        if not _rank():
+            print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return getattr(e, "status", 130)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from . import testhooks
+
 
 def _umask() -> int:
     mask = os.umask(0o022)  # read it the only way POSIX offers: set, then put it back
@@ -37,6 +39,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if testhooks.ACTIVE:  # crash tests: the new content is complete but not in place yet
+            testhooks.pause_point(f"rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

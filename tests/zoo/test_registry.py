@@ -137,6 +137,25 @@ def test_googlenet_auxiliary_heads_only_in_training():
     assert sum(count_params(create("googlenet", paper=True))) > 6_624_904  # 5x5 kernels, no BN
 
 
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+def test_plain_networks_are_the_cifar_resnets_without_shortcuts(depth):
+    # option A shortcuts hold no parameters, so the counts are equal to the last one
+    assert parameter_count(f"plain{depth}") == parameter_count(f"resnet{depth}")
+    with torch.device("meta"):
+        trainable, _ = count_params(create(f"resnet{depth}"))
+    assert trainable == model_info(f"plain{depth}").trainable_params  # the count plainN declares
+    plain, residual = create(f"plain{depth}", seed=0), create(f"resnet{depth}", seed=0)
+    assert plain.state_dict().keys() == residual.state_dict().keys()  # layer for layer the same
+    x = torch.randn(2, 16, 8, 8)
+    for net in (plain, residual):
+        unit = net.conv2[0].eval()
+        for conv in (unit.conv1, unit.conv2):
+            torch.nn.init.zeros_(conv.weight)  # the unit's own branch now adds nothing
+    with torch.no_grad():
+        assert torch.equal(residual.conv2[0](x), torch.relu(x))  # the shortcut carries the input
+        assert torch.equal(plain.conv2[0](x), torch.zeros_like(x))  # nothing carries it
+
+
 def test_pre_activation_units_have_no_activation_after_the_addition():
     from classicnets.blocks import BasicBlock
     unit = create("preact_resnet20").conv2[0]

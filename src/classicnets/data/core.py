@@ -276,15 +276,35 @@ class BatchLoader:
         return math.ceil(len(self.y) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.batches(self.draw_order())
+
+    def draw_order(self) -> torch.Tensor | None:
+        """An epoch's permutation, drawn from the generator (None without shuffling)."""
+        if not self.shuffle:
+            return None
+        return torch.randperm(len(self.y), generator=self.generator, device=self.y.device)
+
+    def batches(self, order: torch.Tensor | None, start: int = 0,
+                part: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of an epoch in `order`, from batch `start` on (a resumed epoch). With
+        `part` = (rank, world), each batch's rank-th part of `world` (`train.distributed.shard`);
+        augmentation is still drawn for the whole batch, so every example gets the draw it would get
+        in one process."""
         n, bs = len(self.y), self.batch_size
-        order = (torch.randperm(n, generator=self.generator, device=self.y.device)
-                 if self.shuffle else None)
-        for start in range(0, n, bs):
+        for begin in range(start * bs, n, bs):
             if order is None:
-                xb, yb = self.x[start:start + bs], self.y[start:start + bs]
+                idx = slice(begin, begin + bs)
             else:
-                idx = order[start:start + bs]
-                xb, yb = self.x[idx], self.y[idx]
+                idx = order[begin:begin + bs]
+            if part is not None:
+                from ..train.distributed import shard
+                lo, hi = shard(min(bs, n - begin), *part)
+                if self.augment is None:  # nothing drawn per example: gather this part only
+                    idx = slice(begin + lo, begin + hi) if order is None else idx[lo:hi]
+                    lo, hi = 0, hi - lo
+            xb, yb = self.x[idx], self.y[idx]
             if self.augment is not None:
                 xb = self.augment(xb, self.generator)
+            if part is not None:
+                xb, yb = xb[lo:hi], yb[lo:hi]
             yield self.convert(xb), yb

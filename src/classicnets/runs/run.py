@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import write_json, write_json_exclusive
 from . import rundir
+from .lock import LOCK, RunLock
 from .rundir import RunConfig
 
 Log = Callable[[str], None]
@@ -54,6 +55,7 @@ class Prepared:
     model: Any                     # torch.nn.Module, initialised from config.train.seed
     normalization: Any             # data.Normalization or None
     device: Any                    # torch.device
+    transfer: dict[str, Any] = dataclasses.field(default_factory=dict)  # what loading weights did
 
 
 def _stderr(msg: str) -> None:
@@ -154,8 +156,12 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
 
     cfg.train.validate()
     cfg.augment.validate()
+    cfg.transfer.validate()
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
+    if getattr(data, "kind", None) == "detection":
+        raise UserError(f"{cfg.data} is a detection data set (boxes, not one class per image); `classicnets "
+                        f"train` fits classifiers, and the detection models are not built yet")
     skipped = data.meta.get("skipped") or []
     if skipped:
         warn(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
@@ -167,8 +173,23 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     if data.kind == "image" and cfg.augment.enabled:
         cfg.augment.check_image_size(*data.input_shape[1:])
     model = build_model(cfg, data)
+    normalization, record = data.normalization(cfg.train.normalize), {}
+    if cfg.transfer.enabled:
+        from ..transfer.setup import apply_transfer
+        if data.kind != "image":
+            raise UserError("transfer learning (--weights, --head, --freeze, --features) applies to image models")
+        model, weights_norm, record = apply_transfer(cfg.transfer, model, model_name=cfg.model,
+                                                     num_outputs=data.num_outputs, input_shape=data.input_shape,
+                                                     model_args=cfg.model_args, warn=warn)
+        if weights_norm is not None:  # the weights were trained on inputs prepared their way
+            normalization = weights_norm
+        if cfg.transfer.features and cfg.augment.enabled:
+            warn("--features runs the base once over each image, so nothing can be augmented "
+                 "(the course: method 1 'precludes the use of data augmentation'); augmentation is off")
+            cfg.augment = dataclasses.replace(cfg.augment, **{f.name: f.default for f in
+                                                              dataclasses.fields(cfg.augment)})
     torch.manual_seed(cfg.train.seed)
-    return Prepared(cfg, data, model, data.normalization(cfg.train.normalize), device)
+    return Prepared(cfg, data, model, normalization, device, record)
 
 
 # -- the run directory ----------------------------------------------------------------------------
@@ -228,7 +249,7 @@ def _refuse_existing_run(path: Path) -> None:
 
 def _remove_new_run(path: Path, created: bool) -> None:
     """Undo a new run that ended before its first checkpoint: its files, and the directory if we made it."""
-    for name in (rundir.CONFIG, rundir.CARD, rundir.METRICS, rundir.CURVES, rundir.CHECKPOINT):
+    for name in (rundir.CONFIG, rundir.CARD, rundir.METRICS, rundir.CURVES, rundir.CHECKPOINT, LOCK):
         p = path / name
         if p.is_dir():
             continue
@@ -260,8 +281,8 @@ def _wall_clock():
             self.seconds += now - self._last
             self._last = now
 
-        def state_dict(self):
-            return {"seconds": self.seconds}
+        def state_dict(self):  # inside an epoch (a checkpoint there), the epoch's time so far counts too
+            return {"seconds": self.seconds + (time.perf_counter() - self._last)}
 
         def load_state_dict(self, state):
             self.seconds = float(state.get("seconds", 0.0))
@@ -274,7 +295,59 @@ def _card(p: Prepared) -> rundir.ModelCard:
     vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
     return rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
                             p.normalization.to_dict() if p.normalization else None, cfg.data,
-                            cfg.data_args, data.task, vocab)
+                            cfg.data_args, data.task, vocab, cfg.transfer.head or None)
+
+
+def _fit(p: Prepared, callbacks: list, resume: str | None, log: Log):
+    """fit() for a prepared run: the whole model, or (method 1, `transfer.features`) only its head on
+    the base's features, extracted once and cached."""
+    from ..train.engine import fit
+
+    cfg = p.config
+    if not cfg.transfer.features:
+        return fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
+                   callbacks=callbacks, resume=resume)
+    from ..transfer.features import extract, identity_normalization
+    feats, _, _ = extract(p.model.base, p.data, p.normalization, _feature_identity(p), p.device, log=log)
+    history = fit(p.model.head, feats, cfg.train, augment=None, normalization=identity_normalization(feats),
+                  callbacks=callbacks, resume=resume)
+    history.normalization = p.normalization  # the whole model's: the head's inputs come from the base
+    return history
+
+
+def _feature_identity(p: Prepared) -> dict[str, Any]:
+    """What determines the base's features: the model, the weights (by checksum), the data, the preprocessing."""
+    from ..transfer.features import file_digest
+
+    cfg = p.config
+    weights = p.transfer.get("weights_file")
+    return {"model": cfg.model, "args": cfg.model_args, "weights": file_digest(weights) if weights else
+            f"seed {cfg.train.seed}", "data": cfg.data, "data_args": cfg.data_args, "data_dir": cfg.data_dir,
+            "normalization": p.normalization.to_dict() if p.normalization else None,
+            "input": list(p.data.input_shape)}
+
+
+def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
+    """Method 1's first half on its own: the frozen base of `cfg`'s model (with `cfg.transfer.weights`)
+    run once over `cfg.data`, cached where `train --features` with the same model, weights and data
+    finds it. Returns (features Dataset, cache path, whether the cache was reused)."""
+    from ..transfer.features import extract
+    from ..transfer.heads import Transferred, base_of
+
+    p = prepare(cfg, warn=warn)
+    base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
+    return extract(base.to(p.device), p.data, p.normalization, _feature_identity(p), p.device, log=log)
+
+
+@contextlib.contextmanager
+def _write_errors(run: Path):
+    """A full disk or a read-only run directory while finishing, as one sentence: the checkpoint is intact."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"cannot write in {run} ({e.strerror or e}); the run's checkpoint is intact, so "
+                        f"once there is room (or the directory is writable) `classicnets train --resume {run}` "
+                        f"finishes it") from None
 
 
 def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | None = None,
@@ -282,9 +355,12 @@ def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | 
     from ..runs.plots import plot_curves
     from ..train.engine import evaluate
 
-    rundir.save_model(run, p.model)
-    plot_curves(history.history, run / rundir.CURVES, title=f"{p.config.model} on {p.config.data}")
+    with _write_errors(run):
+        rundir.save_model(run, p.model)
+        plot_curves(history.history, run / rundir.CURVES, title=f"{p.config.model} on {p.config.data}")
     results: dict[str, Any] = {"epochs": len(history.epoch), "wall_time_s": round(wall_time_s, 3)}
+    if "skipped" in history.history:  # --on-nonfinite skip: steps without an update
+        results["skipped_steps"] = int(sum(history.history["skipped"]))
     if p.data.test is not None:
         test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
                         batch_size=p.config.train.eval_batch_size)
@@ -294,7 +370,8 @@ def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | 
     if course is not None:
         line, value = course_comparison(course, history, results)
         results["course"] = {**course, "run_value": value}
-    write_json(run / rundir.RESULTS, results)  # last: a finished run is one with results
+    with _write_errors(run):
+        write_json(run / rundir.RESULTS, results)  # last: a finished run is one with results
     if note is not None:
         note(f"Saved {run}")
     if line is not None:  # the course's figure beside the run's, as the last word
@@ -325,6 +402,10 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
     parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val, f"normalize {t.normalize}"]
     if t.label_smoothing:
         parts.append(f"label smoothing {t.label_smoothing:g}")
+    if t.clip_norm:
+        parts.append(f"gradient norm clipped at {t.clip_norm:g}")
+    if t.clip_value:
+        parts.append(f"gradient values clipped at ±{t.clip_value:g}")
     if t.early_stopping:
         parts.append(f"early stopping {t.early_stopping} on {t.monitor}")
     if t.keep_best:
@@ -332,6 +413,19 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
     aug = [f"{f.name}={getattr(a, f.name):g}" if isinstance(getattr(a, f.name), float) else f"{f.name}={getattr(a, f.name)}"
            for f in dataclasses.fields(a) if getattr(a, f.name) and f.name != "fill_mode"]
     parts.append("augment " + ", ".join(aug + [f"fill_mode={a.fill_mode}"]) if aug else "no augmentation")
+    tr = cfg.transfer
+    if tr.enabled:
+        bits = [f"weights {tr.weights}" if tr.weights else "", f"head {tr.head}" if tr.head else "",
+                f"freeze {tr.freeze}" if tr.freeze else "", f"unfreeze top {tr.unfreeze_top}" if tr.unfreeze_top else "",
+                "features extracted once (method 1)" if tr.features else "",
+                f"base lr {t.base_lr:g}" if t.base_lr else ""]
+        parts.append("transfer: " + "; ".join(b for b in bits if b))
+    if t.on_nonfinite == "skip":
+        parts.append("steps with a non-finite loss skipped")
+    if t.sync_bn:
+        parts.append("synchronised BatchNorm")
+    if t.checkpoint_every:
+        parts.append(f"checkpoint every {t.checkpoint_every} steps")
     parts.append(f"seed {t.seed}")
     return ", ".join(parts)
 
@@ -376,30 +470,50 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
     config.json, and the course's figure is set beside the run's in results.json (and logged last).
     `note` gets "Saved RUN" once everything is written.
     """
-    from ..train import Checkpoint, CSVLogger
-    from ..train.engine import environment, fit
+    from ..train import Checkpoint, CSVLogger, distributed
+    from ..train.engine import environment
+    from ..train.preemption import StopOnSignal
 
     cfg = dataclasses.replace(cfg, model_args=dict(cfg.model_args), data_args=dict(cfg.data_args),
                               train=dataclasses.replace(cfg.train), augment=dataclasses.replace(cfg.augment))
-    p = prepare(cfg, warn=warn)
+    cfg.train.validate()
+    dist = distributed.setup(cfg.train.device)  # under torchrun: join the others before anything can fail
+    p = distributed.everywhere(lambda: prepare(cfg, warn=warn))
     record = {**cfg.to_dict(), "device": str(p.device), "environment": environment(),
               "command": command or "classicnets.train_run"}
+    if dist is not None:
+        record["distributed"] = distributed.describe(dist)
     if recipe is not None:
         record["recipe"] = recipe
-    run, created = claim_run_dir(out, runs_dir, cfg, record)
+    if p.transfer:
+        record["transfer_loaded"] = p.transfer
+
+    def claim() -> tuple[Path, bool, RunLock]:  # rank 0 makes and holds the directory
+        run, created = claim_run_dir(out, runs_dir, cfg, record)
+        return run, created, RunLock(run).acquire()
+    run, created, lock = distributed.on_main(claim) or (None, False, None)
+    if dist is not None:
+        run = Path(dist.broadcast_text(str(run) if dist.is_main else ""))
     try:
-        rundir.write_card(run, _card(p))
-        if on_start is not None:
-            on_start(run, p)
-        clock = _wall_clock()
-        history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                      callbacks=[clock, *callbacks, CSVLogger(run / rundir.METRICS), Checkpoint(run / rundir.CHECKPOINT)])
-    except BaseException:
-        if not (run / rundir.CHECKPOINT).exists():
-            _remove_new_run(run, created)
-        raise
-    return RunResult(run, history, _finish(run, p, history, log, recipe["course"] if recipe else None,
-                                             clock.seconds, note))
+        try:
+            if lock is not None:
+                rundir.write_card(run, _card(p))
+                if on_start is not None:
+                    on_start(run, p)
+            clock = _wall_clock()
+            history = _fit(p, [StopOnSignal(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
+                               Checkpoint(run / rundir.CHECKPOINT)], None, log)
+        except BaseException:
+            if lock is not None and not (run / rundir.CHECKPOINT).exists():
+                _remove_new_run(run, created)
+            raise
+        if lock is None:  # another process of a data parallel run: rank 0 writes the results
+            return RunResult(run, history, {})
+        return RunResult(run, history, _finish(run, p, history, log, recipe["course"] if recipe else None,
+                                                 clock.seconds, note))
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def train_recipe(name: str, *, overrides: dict[str, Any] | None = None, **kwargs) -> RunResult:
@@ -417,14 +531,31 @@ def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: 
     """Continue an interrupted run from its checkpoint with its own settings (only `epochs` may
     change: more epochs, or fewer as long as no fewer than already trained). A finished run is left
     as it is (`finished_before`), unless `epochs` asks for more than it trained; a run that never
-    finished an epoch starts again from its configuration."""
-    from ..train import Callback, Checkpoint, CSVLogger
-    from ..train.checkpoint import read_epoch
-    from ..train.engine import environment, fit
+    finished an epoch starts again from its configuration. A run another process is training (its
+    lock, `runs.lock`) is refused."""
+    from ..train import distributed
 
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
+    # under torchrun every process reads the run (a shared file system); rank 0 locks and writes it
+    distributed.setup(rundir.read_config(run).train.device)
+    lock = distributed.on_main(lambda: RunLock(run).acquire())  # refuses a second --resume of the run
+    try:
+        return _resume_locked(run, epochs, callbacks, log, warn, command, on_start, note)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log, warn: Log, command: str | None,
+                   on_start: Callable[[Path, Prepared], None] | None, note: Log | None) -> RunResult:
+    from ..train import Callback, Checkpoint, CSVLogger, distributed
+    from ..train.checkpoint import read_position
+    from ..train.engine import environment
+    from ..train.preemption import StopOnSignal
+
+    main = distributed.is_main()
     cfg = rundir.read_config(run)
     state = rundir.run_state(run)
     checkpoint = run / rundir.CHECKPOINT
@@ -436,16 +567,19 @@ def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: 
         if epochs is None or epochs == done:
             return RunResult(run, None, results, resumed_from=done, finished_before=True)
     else:
-        done = read_epoch(checkpoint) if state == "interrupted" else 0
+        done, step = read_position(checkpoint) if state == "interrupted" else (0, 0)
+        if epochs is not None and step and epochs <= done:  # stopped inside epoch done + 1
+            raise UserError(f"{run} stopped inside epoch {done + 1}; --epochs must be at least {done + 1}")
     if epochs is not None and epochs < done:
         raise UserError(f"{run} has already trained {done} epochs; --epochs must be at least {done}")
-    if epochs is not None and epochs != cfg.train.epochs and cfg.train.schedule in ("onecycle", "cosine") and done:
+    if epochs is not None and epochs != cfg.train.epochs and cfg.train.schedule in ("onecycle", "cosine") \
+            and state != "not started":
         raise UserError(f"the {cfg.train.schedule} schedule is fixed to {cfg.train.epochs} epochs; "
                         f"start a new run to train longer")
     old_epochs = cfg.train.epochs
     if epochs is not None:
         cfg.train.epochs = epochs
-    p = prepare(cfg, warn=warn)
+    p = distributed.everywhere(lambda: prepare(cfg, warn=warn))
     if state == "finished" and not checkpoint.exists():
         raise UserError(f"{run} has no checkpoint left to train further from; start a new run")
     resume = str(checkpoint) if state in ("finished", "interrupted") else None
@@ -454,25 +588,36 @@ def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: 
         order = -100
 
         def on_train_begin(self, trainer):
+            if not trainer.is_main:
+                return
             record = rundir.read_json(run / rundir.CONFIG, "run configuration")
             record.update(cfg.to_dict())
             note = {"command": command or "classicnets.resume_run", "from_epoch": trainer.epoch,
                     "device": str(p.device), "environment": environment()}
             if cfg.train.epochs != old_epochs:
                 note["epochs_changed"] = [old_epochs, cfg.train.epochs]
+            if trainer.position is not None:
+                note["from_step"] = trainer.position.step
+            if trainer.dist is not None:
+                note["distributed"] = distributed.describe(trainer.dist)
             record.setdefault("resumed", []).append(note)
             write_json(run / rundir.CONFIG, record)
 
-    if state == "finished":  # trained further: the old weights, curves and results no longer describe it
+    if state == "finished" and main:  # trained further: the old weights, curves and results no longer describe it
         for name in (rundir.RESULTS, rundir.WEIGHTS):
             with contextlib.suppress(FileNotFoundError):
                 (run / name).unlink()
-    rundir.write_card(run, _card(p))
-    if on_start is not None:
-        on_start(run, p)
+    if main:
+        for tmp in run.glob(".*.tmp"):  # a write cut short by a killed process (we hold the lock: none is live)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        rundir.write_card(run, _card(p))
+        if on_start is not None:
+            on_start(run, p)
     clock = _wall_clock()
-    history = fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                  callbacks=[RecordResumption(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
-                             Checkpoint(checkpoint)], resume=resume)
+    history = _fit(p, [StopOnSignal(), RecordResumption(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
+                       Checkpoint(checkpoint)], resume, log)
+    if not main:  # another process of a data parallel run: rank 0 writes the results
+        return RunResult(run, history, {}, resumed_from=done)
     course = (rundir.read_json(run / rundir.CONFIG, "run configuration").get("recipe") or {}).get("course")
     return RunResult(run, history, _finish(run, p, history, log, course, clock.seconds, note), resumed_from=done)

@@ -4,7 +4,9 @@
       config.json        every resolved setting, seed, library versions
       metrics.csv        a row per epoch
       curves.png         loss and accuracy against epochs
-      checkpoint.safetensors   full training state after the last finished epoch (for --resume)
+      checkpoint.safetensors   full training state after the last finished epoch, or at a step inside
+                         one (--checkpoint-every, a stop on SIGTERM/SIGINT), for --resume
+      .lock              while a process trains the run: its flock (see runs.lock)
       model.safetensors  final weights (the best epoch's with keep_best)
       model.json         registry name and arguments, input shape, classes, task, normalisation,
                          and for text the vocabulary and its encoding settings
@@ -30,6 +32,7 @@ from ..errors import UserError
 from ..fileio import write_json
 from ..train.checkpoint import load_weights, save_weights
 from ..train.config import TrainConfig
+from ..transfer.config import TransferConfig
 
 CONFIG, METRICS, CURVES, CHECKPOINT = "config.json", "metrics.csv", "curves.png", "checkpoint.safetensors"
 WEIGHTS, CARD, RESULTS, CONFUSION = "model.safetensors", "model.json", "results.json", "confusion.png"
@@ -46,6 +49,7 @@ class RunConfig:
     data_args: dict[str, Any] = field(default_factory=dict)  # data set loader options (num_words, length...)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(translate=1))
+    transfer: TransferConfig = field(default_factory=TransferConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,11 +59,13 @@ class RunConfig:
         try:
                 cfg = cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
                       data_dir=d.get("data_dir"), data_args=dict(d.get("data_args") or {}),
-                      train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]))
+                      train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]),
+                      transfer=TransferConfig(**(d.get("transfer") or {})))
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"run configuration is incomplete or from another version: {e}") from None
         _check_types(cfg.train, "run configuration's train")
         _check_types(cfg.augment, "run configuration's augment")
+        _check_types(cfg.transfer, "run configuration's transfer")
         if not isinstance(cfg.model, str) or not isinstance(cfg.data, str):
             raise UserError("run configuration is damaged: model and data must be names")
         return cfg
@@ -78,10 +84,16 @@ class ModelCard:
     data_args: dict[str, Any] = field(default_factory=dict)
     task: str = "multiclass"        # multiclass, binary or regression (see train.engine)
     vocab: dict[str, Any] | None = None   # data.text.Vocabulary.to_dict() for text models
+    head: str | None = None         # transfer.build_head spec of a new head on the model's base
 
     def build(self) -> nn.Module:
         from ..zoo import create
-        return create(self.name, **self.args)
+        model = create(self.name, **self.args)
+        if self.head:
+            from ..transfer.heads import with_head
+            outputs = 1 if self.task == "binary" else len(self.classes)
+            model = with_head(model, self.head, outputs, tuple(self.input_shape))
+        return model
 
     @property
     def norm(self) -> Normalization | None:
@@ -203,6 +215,7 @@ def read_card(run: str | os.PathLike) -> ModelCard:
         (card.task in ("multiclass", "binary", "regression"), "task must be multiclass, binary or regression"),
         (isinstance(card.data_args, dict), "data_args must be an object"),
         (card.vocab is None or isinstance(card.vocab, dict), "vocab must be an object"),
+        (card.head is None or isinstance(card.head, str), "head must be a head spec"),
     ]
     for ok, rule in checks:
         if not ok:

@@ -6,14 +6,18 @@ state from `state_dict`, saved in the checkpoint so a resumed run continues exac
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..errors import UserError
 from ..fileio import BackgroundWriter
 from .checkpoint import serialize_state
 
@@ -29,6 +33,7 @@ class Callback:
     def on_batch_end(self, trainer: Trainer, step: int, meter: Meter) -> None: ...
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
+    def on_checkpoint(self, trainer: Trainer) -> None: ...  # save inside an epoch (checkpoint_every, a stop)
     def close(self) -> None: ...  # always called last, also when training fails or is interrupted
 
     def state_dict(self) -> dict[str, Any]:
@@ -116,10 +121,13 @@ class KeepBest(Callback):
 
 
 class Checkpoint(Callback):
-    """Save the whole training state (model, optimizer, schedule, RNGs, callbacks) after every epoch.
+    """Save the whole training state (model, optimizer, schedule, RNGs, callbacks) after every epoch,
+    and inside epochs when the trainer asks (`on_checkpoint`: `checkpoint_every`, a stop request).
 
     The state is serialised on the training thread (a consistent snapshot) and written to disk on a
-    worker thread while the next epoch runs; `close` waits for it, also on Ctrl-C.
+    worker thread while training goes on; `close` waits for it, also on Ctrl-C. A file that cannot be
+    written (full disk, read-only directory) is a `UserError`; the previous checkpoint stays as it
+    was. With several processes every one takes part in `trainer.state()`; rank 0 writes.
     """
 
     order = 100
@@ -129,10 +137,21 @@ class Checkpoint(Callback):
         self.writer = BackgroundWriter()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self.writer.submit(self.path, serialize_state(trainer.state()))
+        self._save(trainer)
+
+    def on_checkpoint(self, trainer):
+        self._save(trainer)
+
+    def _save(self, trainer):
+        state = trainer.state()
+        if trainer.is_main:
+            data = serialize_state(state)
+            with _write_errors(self.path, "checkpoint"):
+                self.writer.submit(self.path, data)
 
     def close(self):
-        self.writer.wait()
+        with _write_errors(self.path, "checkpoint"):
+            self.writer.wait()
 
 
 class CSVLogger(Callback):
@@ -143,10 +162,28 @@ class CSVLogger(Callback):
         self.writer = BackgroundWriter()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self.writer.submit(self.path, history_csv(trainer.history).encode())
+        if trainer.is_main:
+            with _write_errors(self.path, "metrics"):
+                self.writer.submit(self.path, history_csv(trainer.history).encode())
 
     def close(self):
-        self.writer.wait()
+        with _write_errors(self.path, "metrics"):
+            self.writer.wait()
+
+
+@contextlib.contextmanager
+def _write_errors(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """A file that cannot be written as one sentence: which, why, and that the last checkpoint is intact."""
+    try:
+        yield
+    except OSError as e:
+        path = Path(path)
+        reason = e.strerror or str(e)
+        ckpt = path if what == "checkpoint" else path.with_name("checkpoint.safetensors")
+        kept = ("the previous checkpoint is intact, so once there is room (or the directory is writable) "
+                f"`classicnets train --resume {path.parent}` continues from it") if ckpt.exists() else \
+            "no checkpoint had been saved yet"
+        raise UserError(f"cannot write the {what} file {path} ({reason}); {kept}") from None
 
 
 def history_csv(history) -> str:

@@ -98,6 +98,11 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
 
 def read_epoch(path: str | os.PathLike) -> int:
     """Epochs completed in a checkpoint, read from its header alone (no tensors are loaded)."""
+    return read_position(path)[0]
+
+
+def read_position(path: str | os.PathLike) -> tuple[int, int]:
+    """(epochs completed, steps of the next epoch done) in a checkpoint, from its header alone."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -108,7 +113,9 @@ def read_epoch(path: str | os.PathLike) -> int:
             meta = json.loads(f.read(n)).get("__metadata__") or {}
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-        return int(json.loads(meta["state"])["epoch"])
+        state = json.loads(meta["state"])
+        position = state.get("position") or {}
+        return int(state["epoch"]), int(position.get("step", 0))
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} does not exist; the run may not have finished an epoch") from None
     except IsADirectoryError:

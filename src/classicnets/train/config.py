@@ -17,6 +17,7 @@ class TrainConfig:
     batch_size: int = 64              # examples per optimizer step
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adadelta"] = "adam"
     lr: float = 3e-3                  # learning rate per step (the peak, with a schedule); not scaled by batch size
+    base_lr: float = 0.0              # fine-tuning: learning rate of a transferred model's unfrozen base layers; 0: the same as lr
     momentum: float = 0.9             # SGD momentum (unused by the other optimizers), 0 <= momentum < 1
     nesterov: bool = False            # Nesterov momentum, SGD only
     weight_decay: float = 0.0         # L2 coefficient (decoupled from the gradient for adamw)
@@ -26,6 +27,8 @@ class TrainConfig:
     step_epochs: int = 10             # step schedule: epochs between decays
     gamma: float = 0.1                # step schedule: factor applied at each decay
     label_smoothing: float = 0.0      # cross-entropy target smoothing, 0 <= smoothing < 1
+    clip_norm: float = 0.0            # rescale each step's gradient so its global L2 norm (all parameters as one vector) is at most this; 0 disables
+    clip_value: float = 0.0           # clamp each gradient element to [-clip_value, clip_value] before the step (after clip_norm); 0 disables
     val_split: float = 0.0            # fraction of the training split held out for validation; 0: use the data set's own validation split
     val_split_mode: Literal["stratified", "last"] = "stratified"  # stratified and seeded, or the last fraction of the arrays before shuffling (Keras's validation_split)
     validate_on: Literal["val", "test"] = "val"  # validate each epoch on the validation split, or on the test split (Keras's validation_data=(x_test, y_test))
@@ -38,6 +41,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
     normalize: Literal["standardize", "scale", "max", "pixel"] = "standardize"  # images, statistics of the training split: per-channel mean/std; scale to [0, 1] (x/255); divide by the largest value; or the ResNet chapter's global mean and per-pixel std
+    checkpoint_every: int = 0         # optimizer steps between checkpoints inside an epoch (counted from the run's start); 0: at epoch ends only
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss: stop the run at that step, or skip the step (no update) and count it
+    sync_bn: bool = False             # data parallel: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only); no effect in one process
 
     def validate(self) -> TrainConfig:
         """Raise a `UserError` naming the first setting out of its range (as its command-line option); return self."""
@@ -49,14 +55,18 @@ class TrainConfig:
         check_range("batch_size", self.batch_size, 1, None)
         check_range("lr", self.lr, 0, None, low_open=True)
         check_range("momentum", self.momentum, 0, 1, high_open=True)
+        check_range("base_lr", self.base_lr, 0, None)
         check_range("weight_decay", self.weight_decay, 0, None)
         check_range("step_epochs", self.step_epochs, 1, None)
         check_range("gamma", self.gamma, 0, None, low_open=True)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check_range("clip_norm", self.clip_norm, 0, None)
+        check_range("clip_value", self.clip_value, 0, None)
         check_range("val_split", self.val_split, 0, 1, high_open=True)
         check_range("early_stopping", self.early_stopping, 0, None)
         check_range("seed", self.seed, 0, 2**63 - 1)
         check_range("eval_batch_size", self.eval_batch_size, 1, None)
+        check_range("checkpoint_every", self.checkpoint_every, 0, None)
         check_range("decay", self.decay, 0, None)
         if self.decay and self.schedule != "constant":
             raise UserError(f"--decay is Keras's own schedule; use it with --schedule constant, not {self.schedule}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import platform
+import warnings
 from typing import Any
 
 import torch
@@ -24,18 +25,27 @@ from torch import nn
 
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, check_finite, check_finite_array, stratified_split
+from .. import testhooks
 from ..errors import UserError
 from ..recurrent import is_recurrent
+from . import distributed
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
 from .checkpoint import load_state
 from .config import TrainConfig
 from .history import History
 from .optim import make_optimizer, make_scheduler
+from .position import EpochPosition, NonFiniteWatch, nonfinite_message
+from .preemption import Preempted
 
 DataLike = Dataset | Split | tuple[torch.Tensor, torch.Tensor]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """The device to train on; under torchrun the local rank's (joining the process group, see
+    `train.distributed.setup`)."""
+    dist = distributed.setup(name)
+    if dist is not None:
+        return dist.device
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -107,6 +117,8 @@ class Trainer:
                  callbacks: list[Callback], task: Task = "multiclass"):
         self.config = cfg = config
         self.device = resolve_device(cfg.device)
+        self.dist = distributed.current()  # None in a single process; else this process's place
+        self.is_main = self.dist is None or self.dist.is_main  # rank 0 writes files and shows progress
         cuda = self.device.type == "cuda"
         self.model = model.to(self.device)
         self.task = task
@@ -116,8 +128,9 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         # auto: compile on CUDA, except recurrent models (a step loop of hundreds of steps would be
         # unrolled into one huge graph; the fused cuDNN kernels gain nothing from it)
-        self.forward = (torch.compile(self.model) if cfg.compile == "on"
-                        or (cfg.compile == "auto" and cuda and not is_recurrent(self.model)) else self.model)
+        net = self.dist.wrap(self.model, cfg.sync_bn) if self.dist is not None else self.model
+        self.forward = (torch.compile(net) if cfg.compile == "on"
+                        or (cfg.compile == "auto" and cuda and not is_recurrent(self.model)) else net)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 \
             else contextlib.nullcontext
@@ -126,9 +139,16 @@ class Trainer:
         aug = Augmenter(augment) if augment is not None and augment.enabled and images else None
         self.train_loader = BatchLoader(train, cfg.batch_size, device=self.device, shuffle=True,
                                         normalization=normalization, generator=self.generator, augment=aug)
+        self.part = (self.dist.rank, self.dist.world_size) if self.dist is not None else None
+        self.num_train, self.num_val = len(train), len(val) if val is not None else 0
+        if self.dist is not None:  # each process validates its part; dropout draws its own
+            if val is not None:
+                lo, hi = distributed.shard(len(val), *self.part)
+                val = Split(val.x[lo:hi], val.y[lo:hi])
+            if self.dist.rank:
+                torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank))
         self.val_loader = (BatchLoader(val, cfg.eval_batch_size, device=self.device,
                                        normalization=normalization) if val is not None else None)
-        self.num_train, self.num_val = len(train), len(val) if val is not None else 0
         self.steps_per_epoch = len(self.train_loader)
         self.epochs = cfg.epochs
         self.optimizer = make_optimizer(self.model, cfg)
@@ -138,12 +158,23 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.stop_training = False
         self.initial_loss: float | None = None  # the loss of the run's first step, for divergence
+        self.position: EpochPosition | None = None  # inside an epoch: at a checkpoint, or resumed from one
+        self.stop_signal: int | None = None  # set by preemption.StopOnSignal: stop after this step
+        # a non-finite loss is seen at once where that is free (the CPU) or needed (skipping the step);
+        # on CUDA and across processes, flags stay on the device and are read every CHECK_STEPS steps
+        self.check_each_step = cfg.on_nonfinite == "skip" or (self.dist is None and not cuda)
+        self.watch = None if self.check_each_step else NonFiniteWatch(distributed.CHECK_STEPS, self.device)
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "data": self.generator.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.dist is not None:  # every process's dropout generator (a collective: all call state())
+            rng["ranks"] = [{"torch": t} for t in self.dist.gather(rng["torch"])]
+            if "cuda" in rng:
+                for r, t in zip(rng["ranks"], self.dist.gather(rng["cuda"])):
+                    r["cuda"] = t
         return {
             "epoch": self.epoch,
             "epochs": self.epochs,
@@ -153,6 +184,7 @@ class Trainer:
             "rng": rng,
             "history": self.history.to_dict(),
             "initial_loss": self.initial_loss,
+            "position": self.position.to_state() if self.position is not None else None,
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks if c.state_dict()},
         }
 
@@ -167,6 +199,15 @@ class Trainer:
             self.generator.set_state(s["rng"]["data"])
             if "cuda" in s["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(s["rng"]["cuda"], self.device)
+            if self.dist is not None and self.dist.rank:  # this rank's dropout generator, if it was saved
+                ranks = s["rng"].get("ranks") or []
+                mine = ranks[self.dist.rank] if self.dist.rank < len(ranks) else {}
+                if "torch" in mine:
+                    torch.set_rng_state(mine["torch"])
+                else:  # a checkpoint from fewer processes: fresh draws, from the seed and the position
+                    torch.manual_seed(distributed.rank_seed(self.config.seed + int(s["epoch"]), self.dist.rank))
+                if "cuda" in mine and self.device.type == "cuda":
+                    torch.cuda.set_rng_state(mine["cuda"], self.device)
             self.history = History.from_dict(s["history"])
             for cb in self.callbacks:
                 name = type(cb).__name__
@@ -174,6 +215,14 @@ class Trainer:
                     cb.load_state_dict(s["callbacks"][name])
             self.epoch = int(s["epoch"])
             self.initial_loss = s.get("initial_loss")
+            if s.get("position") is not None:
+                self.position = EpochPosition.from_state(s["position"], self.device, self.num_train,
+                                                         self.steps_per_epoch)
+                if self.dist is not None and self.dist.rank:  # rank 0 carries the sums so far
+                    p = self.position
+                    p.loss_sum.zero_(), p.correct.zero_()
+                    p.seen = p.targets = 0
+                    p.first = torch.zeros_like(p.first) if p.first is not None else None
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise UserError(f"checkpoint {path} does not match this model or configuration: "
                             f"{str(e).splitlines()[0]}") from None
@@ -181,45 +230,145 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------
     def train_epoch(self, batch_callbacks: list[Callback]) -> dict[str, float]:
         model, opt, sched, fwd = self.model, self.optimizer, self.scheduler, self.forward
-        task = self.task
-        loss_fn = make_loss(task, self.config.label_smoothing)
+        task, dist = self.task, self.dist
+        # one process: the batch's mean loss. Several: this process's part summed, then scaled below
+        loss_fn = make_loss(task, self.config.label_smoothing, "mean" if dist is None else "sum")
+        world, bs, num_train = (dist.world_size if dist is not None else 1), self.config.batch_size, self.num_train
+        per_example = math.prod(self.train_loader.y.shape[1:])  # target values per example
         scored = task != "regression"
+        clip_norm, clip_value = self.config.clip_norm, self.config.clip_value
+        params = [p for p in model.parameters() if p.requires_grad]
         meter = Meter(self.steps_per_epoch)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        seen = targets = 0
-        first = None
+        # a fresh epoch, or the rest of one a checkpoint stopped inside
+        pos = self.position or EpochPosition.start(self.train_loader.draw_order(), self.device)
+        self.position = None
+        order, loss_sum, correct, first = pos.order, pos.loss_sum, pos.correct, pos.first
+        seen, targets, skipped = pos.seen, pos.targets, pos.skipped
+        check_each, watch = self.check_each_step, self.watch
+        next_check = self._next_check(pos.step)
         model.train()
-        for step, (xb, yb) in enumerate(self.train_loader):
+        for step, (xb, yb) in enumerate(self.train_loader.batches(order, pos.step, self.part), pos.step):
             if self.memory_format is torch.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self.autocast():
                 logits = fwd(xb)                                         # (batch, [time,] outputs)
                 loss = loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
             n = yb.shape[0]
-            if first is None:
-                first = loss.detach().clone()  # read once, at the epoch's end: no sync per step
-            loss_sum += loss.detach() * n
-            seen += n
-            if scored:
-                correct += (predictions(task, logits.detach(), yb.shape) == yb).sum()
-                targets += yb.numel()
+            count = n
+            if dist is not None:  # DDP averages gradients over processes: make that the global batch's mean
+                count = min(bs, num_train - step * bs) / world
+                loss = loss / (count * per_example)
+            if check_each and not self._finite(loss, step):  # --on-nonfinite skip: no update, counted
+                skipped += 1
+                if sched is not None:  # the schedule follows the steps, taken or skipped
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+                        sched.step()
+            else:
+                if watch is not None:
+                    watch.add(loss)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_norm:  # on the device: the norm is never read back, so no sync per step
+                    nn.utils.clip_grad_norm_(params, clip_norm)
+                if clip_value:
+                    nn.utils.clip_grad_value_(params, clip_value)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                if first is None:
+                    first = loss.detach() / world  # read once, at the epoch's end: no sync per step
+                loss_sum += loss.detach() * count
+                seen += n
+                if scored:
+                    correct += (predictions(task, logits.detach(), yb.shape) == yb).sum()
+                    targets += yb.numel()
             if batch_callbacks:
                 meter.step, meter.loss_sum, meter.seen = step + 1, loss_sum, seen
                 meter.correct, meter.targets = (correct, targets) if scored else (None, 0)
                 for cb in batch_callbacks:
                     cb.on_batch_end(self, step, meter)
+            if testhooks.ACTIVE:
+                testhooks.pause_point("step")
+            if step + 1 >= next_check or (self.stop_signal is not None and dist is None):
+                next_check = self._check_point(EpochPosition(order, step + 1, loss_sum, correct, seen, targets,
+                                                             first, skipped))
+        if dist is not None:  # the epoch's sums over all processes
+            has_first = first is not None
+            loss_total, right, seen, targets, first_total = dist.all_sum(
+                [loss_sum.item(), correct.item(), seen, targets, float(first) if has_first else 0.0])
+            loss_sum, correct = torch.tensor(loss_total), torch.tensor(right)
+            first = torch.tensor(first_total) if has_first else None
+            seen, targets = int(seen), int(targets)
+        if not seen:
+            raise UserError(f"every step of epoch {self.epoch + 1} had a non-finite loss, so nothing was learnt; "
+                            f"lower the learning rate (now {self.config.lr:g}) or check the inputs' normalisation")
         logs = {"loss": loss_sum.item() / seen}
         if self.initial_loss is None and first is not None:
             self.initial_loss = float(first)
         if scored:
             logs["acc"] = correct.item() / targets
+        if self.config.on_nonfinite == "skip":
+            logs["skipped"] = skipped
         return logs
+
+    def _finite(self, loss: torch.Tensor, step: int) -> bool:
+        """Whether this step's loss is finite (agreed by all processes); with on_nonfinite "stop" a
+        non-finite one ends the run here. Reads the loss: a wait for the device on CUDA."""
+        ok = torch.isfinite(loss.detach())
+        ok = bool(ok) if self.dist is None else self.dist.all_true(ok)
+        if not ok and self.config.on_nonfinite == "stop":
+            raise UserError(nonfinite_message(float(loss.detach()), self.epoch, step, self.steps_per_epoch,
+                                              self.config.lr))
+        return ok
+
+    def _next_check(self, done: int) -> int:
+        """Steps done in this epoch at the next check point: the next checkpoint due, the next read of
+        the device's non-finite flags (or agreement between processes), else the epoch's last step."""
+        nxt = self.steps_per_epoch
+        if self.watch is not None or self.dist is not None:
+            nxt = min(nxt, done + distributed.CHECK_STEPS)
+        every = self.config.checkpoint_every
+        if every:
+            taken = self.epoch * self.steps_per_epoch + done  # steps since the run began
+            nxt = min(nxt, done + every - taken % every)
+        return nxt
+
+    def _check_point(self, pos: EpochPosition) -> int:
+        """Between two steps: stop on a non-finite loss seen since the last check, save a checkpoint
+        when one is due or a stop was asked for, then stop or go on (returns the next check point)."""
+        signal, bad = self.stop_signal, None
+        if self.watch is not None:
+            bad = self.watch.first_bad(pos.step)
+        if self.dist is not None:  # every process must take the same decision
+            signal, step = self.dist.agree(signal, bad[0] if bad is not None else None)
+            if step is not None:
+                bad = (step, bad[1] if bad is not None and bad[0] == step else float("nan"))
+        if bad is not None:
+            raise UserError(nonfinite_message(bad[1], self.epoch, bad[0], self.steps_per_epoch, self.config.lr))
+        every = self.config.checkpoint_every
+        due = every and (self.epoch * self.steps_per_epoch + pos.step) % every == 0
+        if signal is not None or (due and pos.step < self.steps_per_epoch):
+            self.save_position(pos)
+        if signal is not None:
+            raise Preempted(signal, self.epoch, pos.step)
+        return self._next_check(pos.step)
+
+    def save_position(self, pos: EpochPosition) -> None:
+        """Checkpoint the run inside an epoch: callbacks' `on_checkpoint` see `state()` with `pos`."""
+        if self.dist is not None:  # the sums so far over all processes, kept by rank 0
+            loss_total, right, seen, targets, first = self.dist.all_sum(
+                [pos.loss_sum.item(), pos.correct.item(), pos.seen, pos.targets,
+                 float(pos.first) if pos.first is not None else 0.0])
+            pos = EpochPosition(pos.order, pos.step, torch.tensor(loss_total, dtype=torch.float32),
+                                torch.tensor(int(right)), int(seen), int(targets),
+                                torch.tensor(first) if pos.first is not None else None, pos.skipped)
+        self.position = pos
+        try:
+            for cb in self.callbacks:
+                cb.on_checkpoint(self)
+        finally:
+            self.position = None
 
     def check_loss(self, epoch: int, loss: float) -> None:
         """Stop with a sentence when the loss is not finite, or has grown far past its first value."""
@@ -244,19 +393,38 @@ class Trainer:
                 logs = self.train_epoch(batch_cbs)
                 self.check_loss(epoch, logs["loss"])
                 if self.val_loader is not None:
-                    logs.update({f"val_{k}": v for k, v in
-                                 run_eval(self.model, self.val_loader, self.autocast, task=self.task).items()})
+                    val = (run_eval(self.model, self.val_loader, self.autocast, task=self.task) if self.dist is None
+                           else self.dist.evaluate(self.model, self.val_loader, self.autocast, self.task))
+                    logs.update({f"val_{k}": v for k, v in val.items()})
                 logs["lr"] = self.optimizer.param_groups[0]["lr"]
                 self.history.append(epoch, logs)
                 self.epoch = epoch + 1
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, logs)
+                signal = self.stop_signal  # asked during validation or the epoch's callbacks
+                if self.dist is not None:
+                    signal, _ = self.dist.agree(signal, None)
+                if signal is not None and self.epoch < self.epochs and not self.stop_training:
+                    raise Preempted(signal, self.epoch, 0)  # the epoch's checkpoint is being written
             for cb in self.callbacks:
                 cb.on_train_end(self)
-        finally:
-            for cb in self.callbacks:
-                cb.close()
+        except BaseException as e:
+            self._close_callbacks(e)
+            raise
+        self._close_callbacks(None)
         return self.history
+
+    def _close_callbacks(self, error: BaseException | None) -> None:
+        """Close every callback (each waits for its files), even if one fails. A failure to write is
+        raised unless another error is already on its way (an interruption does not hide it)."""
+        failures = []
+        for cb in self.callbacks:
+            try:
+                cb.close()
+            except Exception as e:  # noqa: BLE001 - the first is raised below
+                failures.append(e)
+        if failures and (error is None or isinstance(error, KeyboardInterrupt)):
+            raise failures[0]
 
 
 def resolve_splits(data: DataLike, validation_data, config: TrainConfig) -> tuple[Split, Split | None]:
@@ -297,7 +465,9 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
     (N, C, H, W), word ids (N, T) or sequences (N, T, F). `task` (default: the data set's, see
     `task_of`) picks the loss. Images are normalised with the training split's statistics (see
     `default_normalization`); `history.normalization` holds them for `evaluate` and `predict`.
-    `resume` names a checkpoint written by the `Checkpoint` callback to continue from.
+    `resume` names a checkpoint written by the `Checkpoint` callback to continue from (at an epoch's
+    end, or inside an epoch: `config.checkpoint_every`, a stop on a signal with `StopOnSignal`).
+    In a process started by torchrun, `fit` trains data parallel (see `train.distributed`).
     """
     config = (config or TrainConfig()).validate()
     if augment is not None:

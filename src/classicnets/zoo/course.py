@@ -8,7 +8,8 @@
   convolutions, Flatten, dense 1024. Keras summary: 703,594. With `global_pool=True`
   (`cifar_convnet_gmp`) GlobalMaxPooling2D replaces Flatten: 179,306.
 - `cifar_dropout_convnet`: "ConvNets for newcomers": 32-32-pool-64-64-pool with same padding,
-  dropout 0.25 after each pooling, dense 512, dropout 0.5. 2,168,362 parameters.
+  dropout 0.25 after each pooling, dense 512, dropout 0.5. 2,168,362 parameters. The rates are the
+  text's `drop_prob_1` and `drop_prob_2`; 0 leaves that dropout out (`classicnets study dropout`).
 - `resnet_mini`: the Keras ResNet "MiniModel" of "Residual networks explained": a 3x3 stem and 12
   pre-activation units (32, 64, 128, 256 filters, three each); the first unit of each new width
   max-pools and projects its shortcut with a 1x1 stride-2 convolution; BN-ReLU, dropout 0.25, 4x4
@@ -106,11 +107,12 @@ def cifar_convnet_gmp(num_classes: int = 10, in_channels: int = 3) -> ConvHead:
                 input_shape=(3, 32, 32), num_params=2_168_362,
                 params_source="896 + 9,248 + 18,496 + 36,928 + 4,096*512+512 + 5,130")
 def cifar_dropout_convnet(num_classes: int = 10, in_channels: int = 3,
-                          input_size: int | tuple[int, int] = 32) -> ConvHead:
-    features = nn.Sequential(*_conv(in_channels, 32, 1), *_conv(32, 32, 1), nn.MaxPool2d(2), nn.Dropout(0.25),
-                             *_conv(32, 64, 1), *_conv(64, 64, 1), nn.MaxPool2d(2), nn.Dropout(0.25))
+                          input_size: int | tuple[int, int] = 32, drop_prob_1: float = 0.25,
+                          drop_prob_2: float = 0.5) -> ConvHead:
+    features = nn.Sequential(*_conv(in_channels, 32, 1), *_conv(32, 32, 1), nn.MaxPool2d(2), nn.Dropout(drop_prob_1),
+                             *_conv(32, 64, 1), *_conv(64, 64, 1), nn.MaxPool2d(2), nn.Dropout(drop_prob_1))
     n = _flat_size(features, in_channels, input_size)
-    classifier = nn.Sequential(nn.Flatten(), nn.Linear(n, 512), nn.ReLU(inplace=True), nn.Dropout(0.5),
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(n, 512), nn.ReLU(inplace=True), nn.Dropout(drop_prob_2),
                                nn.Linear(512, num_classes))
     return ConvHead(features, classifier)
 

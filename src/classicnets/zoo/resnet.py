@@ -9,6 +9,10 @@ and 64 filters on 32x32, 16x16 and 8x8 maps (depth 6n+2: 20, 32, 44, 56, 110), i
 padded with zeros (option A), global average pooling; the paper's 0.27M-1.7M parameters.
 `preact_resnet*`: the same with pre-activation units, He et al. (2016), "Identity mappings in deep
 residual networks", ECCV, figure 4(e).
+`plain*`: section 4.2's plain networks, the CIFAR ResNets with every shortcut left out (figure 6
+left: deeper plain networks have higher training error). Option A shortcuts hold no parameters, so
+plainN counts exactly what resnetN does (table PLAIN; tests compare the two). Every CIFAR builder
+takes `width`, the first stage's filters (16; `classicnets study degradation` uses 8).
 """
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ IMAGENET = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: 
             101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
 TORCHVISION = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
 CIFAR = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
+# trainable parameters of plainN and resnetN: stem 3*9*16 + 2*16; per unit of width w reading c,
+# 9*c*w + 9*w*w + 4*w (two convolutions, two BatchNorms); head 64*10 + 10
+PLAIN = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
 
 class ResNet(nn.Module):
@@ -64,16 +71,18 @@ def resnet(depth: int, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     return ResNet(block, depths, (64, 128, 256, 512), stem=stem, c_stem=64, num_classes=num_classes)
 
 
-def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, preact: bool = False) -> ResNet:
-    """CIFAR ResNet of depth 6n+2 (section 4.2)."""
+def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, preact: bool = False,
+                 shortcut: str = "A", width: int = 16) -> ResNet:
+    """CIFAR ResNet of depth 6n+2 (section 4.2); `shortcut="none"`: the section's plain network.
+    `width` is the first stage's filters (the paper's 16; the stages have width, 2x, 4x)."""
     if depth < 8 or (depth - 2) % 6:
         raise UserError(f"a CIFAR ResNet has depth 6n+2 (20, 32, 44, 56, 110, ...); got {depth}")
     n = (depth - 2) // 6
-    stem: list[nn.Module] = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)]
+    stem: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
     if not preact:
-        stem += [nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
-    return ResNet(BasicBlock, (n, n, n), (16, 32, 64), stem=nn.Sequential(*stem), c_stem=16,
-                  num_classes=num_classes, shortcut="A", preact=preact)
+        stem += [nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    return ResNet(BasicBlock, (n, n, n), (width, 2 * width, 4 * width), stem=nn.Sequential(*stem),
+                  c_stem=width, num_classes=num_classes, shortcut=shortcut, preact=preact)
 
 
 def _register_all() -> None:
@@ -85,8 +94,8 @@ def _register_all() -> None:
                trainable_params=count, params_source=f"torchvision.models.resnet{depth}")
     for depth, approx in CIFAR.items():
         for pre in (False, True):
-            def build(num_classes: int = 10, in_channels: int = 3, _d=depth, _p=pre) -> ResNet:
-                return cifar_resnet(_d, num_classes, in_channels, preact=_p)
+            def build(num_classes: int = 10, in_channels: int = 3, width: int = 16, _d=depth, _p=pre) -> ResNet:
+                return cifar_resnet(_d, num_classes, in_channels, preact=_p, width=width)
             name = f"{'preact_' if pre else ''}resnet{depth}"
             _named(build, name, f"{'pre-activation ' if pre else ''}ResNet-{depth} for CIFAR "
                    f"(16-32-64 filters, option A shortcuts)", (3, 32, 32),
@@ -94,6 +103,12 @@ def _register_all() -> None:
                    params_source=None if pre else "He et al. 2015, table 6",
                    paper="He et al. 2016, Identity mappings in deep residual networks" if pre else None,
                    year=2016 if pre else 2015)
+    for depth, count in PLAIN.items():
+        def build(num_classes: int = 10, in_channels: int = 3, width: int = 16, _d=depth) -> ResNet:
+            return cifar_resnet(_d, num_classes, in_channels, shortcut="none", width=width)
+        _named(build, f"plain{depth}", f"plain {depth}-layer CIFAR network: ResNet-{depth} without shortcuts",
+               (3, 32, 32), trainable_params=count,
+               params_source=f"resnet{depth}'s count, as option A shortcuts have none; He et al. 2015, sec. 4.2")
 
 
 def _named(build, name, description, input_shape, paper=None, year=2015, **refs) -> None:

@@ -1,4 +1,4 @@
-"""Experiments that teach: `classicnets study NAME`.
+"""vanishing-gradients: `classicnets study vanishing-gradients`.
 
 vanishing-gradients (the course's recurrent chapter, "vanishing gradients"; Bengio, Simard &
 Frasconi 1994; Hochreiter & Schmidhuber 1997): for a SimpleRNN, an LSTM and a GRU of the same
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import check_range
+
 CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -35,13 +37,22 @@ class VanishingGradients:
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # stage -> model -> (length,)
     test_mse: dict[str, float] = field(default_factory=dict)
 
+    def validate(self) -> VanishingGradients:
+        for name in ("length", "units", "train_length"):
+            check_range(name, getattr(self, name), 2, None)
+        check_range("epochs", self.epochs, 0, None)
+        check_range("probes", self.probes, 1, None)
+        check_range("seed", self.seed, 0, 2**63 - 1)
+        return self
+
     def run(self, log=print, callbacks=()) -> VanishingGradients:
         """Measure (and train); `callbacks` (e.g. a progress bar) are passed to each network's `fit`."""
-        from .data import load_dataset
-        from .data.sequences import adding_problem
-        from .train import TrainConfig
-        from .train.engine import evaluate, fit
-        from .zoo import create
+        self.validate()
+        from ..data import load_dataset
+        from ..data.sequences import adding_problem
+        from ..train import TrainConfig
+        from ..train.engine import evaluate, fit
+        from ..zoo import create
 
         probe = adding_problem(self.probes, self.length, torch.Generator().manual_seed(self.seed + 1))
         data = load_dataset("adding", length=self.train_length, seed=self.seed) if self.epochs else None
@@ -56,6 +67,16 @@ class VanishingGradients:
                 self.test_mse[name] = evaluate(model, data)["loss"]
                 self.curves.setdefault("trained", {})[name] = input_gradients(model, probe.x, probe.y)
         return self
+
+    def finding(self) -> str:
+        """First step's gradient over the last step's, per network and stage."""
+        parts = []
+        for stage, curves in self.curves.items():
+            ratios = ", ".join(f"{CELLS[n]} {c[0] / c[-1]:.1e}" for n, c in curves.items())
+            mse = (" (test MSE " + ", ".join(f"{CELLS[n]} {v:.3f}" for n, v in self.test_mse.items()) + ")"
+                   if stage == "trained" else "")
+            parts.append(f"{stage}: {ratios}{mse}")
+        return f"||dL/dx_1|| / ||dL/dx_{self.length}|| " + "; ".join(parts)
 
     def steps_shown(self) -> list[int]:
         n = self.length
@@ -80,7 +101,7 @@ class VanishingGradients:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .fileio import atomic_open
+        from ..fileio import atomic_open
 
         stages = list(self.curves)
         fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 4), squeeze=False, sharey=True)

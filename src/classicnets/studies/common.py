@@ -1,0 +1,132 @@
+"""What the studies share: their data, a thread setting for tiny models, figures, per-epoch probes.
+
+Every study is a dataclass whose fields are its settings (the command line maps `--name` options
+onto them) and whose results are filled in by `run(log, callbacks)`; it then gives `table()` (rich),
+`finding()` (one line: the claim's numbers), `plot(path)` (PNG) and `to_dict()` (every number, JSON).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError, check_range
+from ..train.callbacks import Callback
+
+
+def check_common(study, *, counts: tuple[str, ...] = (), epochs_from: int = 1) -> None:
+    """`UserError` for a seed, an epoch count or a positive count out of range (named as options)."""
+    check_range("seed", study.seed, 0, 2**63 - 1)
+    if hasattr(study, "epochs"):
+        check_range("epochs", study.epochs, epochs_from, None)
+    for name in counts:
+        check_range(name, getattr(study, name), 1, None)
+
+
+def check_image_data(name: str, study: str) -> None:
+    """`UserError` unless `name` is a registered image classification data set (nothing is loaded)."""
+    from ..data.registry import dataset_info
+
+    if len(dataset_info(name).input_shape) != 3:
+        raise UserError(f"{study} trains image classifiers; --data {name} is not an image data set "
+                        f"(try digits, mnist or cifar10)")
+
+
+def image_data(name: str, study: str):
+    """An image classification data set by name, refused with one sentence if it is not one."""
+    from ..data import load_dataset
+
+    check_image_data(name, study)
+    return load_dataset(name)
+
+
+@contextlib.contextmanager
+def one_thread(small: bool = True) -> Iterator[None]:
+    """Run tiny models (8x8 digits, 32-unit RNNs) on one CPU thread, then restore the setting: their
+    layers are too small to split, and handing each over between threads costs more than the work,
+    many times more when the cores are shared with other processes (measured: 4 s against 28-43 s
+    for the same four epochs of plain-20 on 2 busy cores). Real data sets (`small=False`) keep
+    torch's setting."""
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write a matplotlib figure as PNG atomically (as runs.plots does), then close it."""
+    import matplotlib.pyplot as plt
+
+    from ..fileio import atomic_open
+    with atomic_open(Path(path), "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def pyplot():
+    """matplotlib.pyplot with the file-only Agg backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+class EpochClock(Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, trainer, epoch):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class StepLosses(Callback):
+    """The training loss of every step, read from the epoch's running sum (one read per step: for
+    studies, not for training runs)."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self._sum = 0.0
+        self._seen = 0
+
+    def on_epoch_begin(self, trainer, epoch):
+        self._sum, self._seen = 0.0, 0
+
+    def on_batch_end(self, trainer, step, meter):
+        total = float(meter.loss_sum)
+        n = meter.seen - self._seen
+        if n:  # a skipped step adds nothing
+            self.losses.append((total - self._sum) / n)
+        self._sum, self._seen = total, meter.seen
+
+
+class SplitProbe(Callback):
+    """Loss and accuracy of the model on a split in evaluation mode (no dropout) after every epoch:
+    the training split measured this way shows what the network has learnt, not what it scored
+    while dropout was switching units off."""
+
+    def __init__(self, split, normalization, task: str = "multiclass"):
+        self.split, self.normalization, self.task = split, normalization, task
+        self.loss: list[float] = []
+        self.acc: list[float] = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        from ..data.core import BatchLoader
+        from ..train.engine import run_eval
+
+        loader = BatchLoader(self.split, 1024, device=trainer.device, normalization=self.normalization)
+        out = run_eval(trainer.model, loader, task=self.task)
+        self.loss.append(out["loss"])
+        self.acc.append(out.get("acc", float("nan")))

@@ -276,6 +276,10 @@ def shutdown() -> None:
     import torch.distributed as tdist
 
     if tdist.is_available() and tdist.is_initialized():
+        try:  # leave together: a rank tearing gloo down while rank 0 still writes the run aborts (SIGABRT)
+            tdist.barrier()
+        except Exception:  # noqa: BLE001  (a peer already gone: nothing left to wait for)
+            pass
         tdist.destroy_process_group()
     _current = None
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import UserError
 from ..fileio import atomic_open
 from .core import Dataset
-from .download import RemoteFile, data_home, fetch
+from .download import RemoteFile, check_member, data_home, fetch
 from .registry import DatasetInfo, register_dataset
 
 ARCHIVE = RemoteFile("cats_and_dogs_filtered.zip",
@@ -35,10 +35,7 @@ def safe_extract_zip(archive: Path, dest: Path) -> Path:
         with zipfile.ZipFile(archive) as z:
             members = z.infolist()
             for m in members:
-                p = PurePosixPath(m.filename)
-                if p.is_absolute() or ".." in p.parts or m.filename.startswith(("/", "\\")):
-                    raise UserError(f"archive {archive} has a member outside its folder ({m.filename!r}); "
-                                    f"refusing to extract it")
+                check_member(archive, m.filename)
             bad = z.testzip()
             if bad is not None:
                 raise UserError(f"archive {archive} is damaged (CRC error in {bad}); delete it and download again")

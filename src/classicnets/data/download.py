@@ -145,6 +145,13 @@ def fetch(f: RemoteFile, dataset: str, *, data_dir: str | os.PathLike | None = N
     return path
 
 
+def check_member(archive: Path, name: str) -> None:
+    """`UserError` if an archive member would land outside the folder it is extracted into."""
+    p = PurePosixPath(name)
+    if p.is_absolute() or ".." in p.parts or name.startswith(("/", "\\")):
+        raise UserError(f"archive {archive} has a member outside its folder ({name!r}); refusing to extract it")
+
+
 def safe_extract(archive: Path, dest: Path, wanted: set[str] | None = None) -> list[Path]:
     """Extract regular files of a tar archive into `dest`, refusing members that would land outside
     it (absolute paths, '..') and links or devices; every member is checked before anything is written.
@@ -153,10 +160,7 @@ def safe_extract(archive: Path, dest: Path, wanted: set[str] | None = None) -> l
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for m in members:
-                p = PurePosixPath(m.name)
-                if p.is_absolute() or ".." in p.parts or m.name.startswith(("/", "\\")):
-                    raise UserError(f"archive {archive} has a member outside its folder ({m.name!r}); "
-                                    f"refusing to extract it")
+                check_member(archive, m.name)
                 if not (m.isfile() or m.isdir()):
                     raise UserError(f"archive {archive} has a link or special file ({m.name!r}); "
                                     f"refusing to extract it")

@@ -5,6 +5,7 @@ RNG states) is encoded to JSON with each tensor replaced by a reference into the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -77,14 +78,8 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read a file written by `save_state`; a clear `UserError` if it is missing or damaged."""
     path = Path(path)
-    try:
+    with _reading(path):
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"checkpoint {path} does not exist; the run may not have finished an epoch") from None
-    except IsADirectoryError:
-        raise UserError(f"checkpoint {path} is a directory, not a file; remove it or start a new run") from None
-    except OSError as e:
-        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     try:
         tensors = st_load(data)
         meta = _metadata(data)
@@ -105,7 +100,7 @@ def read_position(path: str | os.PathLike) -> tuple[int, int]:
     """(epochs completed, steps of the next epoch done) in a checkpoint, from its header alone."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with _reading(path), open(path, "rb") as f:
             head = f.read(8)
             n = int.from_bytes(head, "little") if len(head) == 8 else -1
             if not 0 < n <= 100 << 20:
@@ -116,15 +111,22 @@ def read_position(path: str | os.PathLike) -> tuple[int, int]:
         state = json.loads(meta["state"])
         position = state.get("position") or {}
         return int(state["epoch"]), int(position.get("step", 0))
+    except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+        raise UserError(f"checkpoint {path} is damaged or not a classicnets checkpoint ({e}); "
+                        f"resume from another run or train again") from None
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """File-system errors while reading checkpoint `path`, as one sentence each."""
+    try:
+        yield
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} does not exist; the run may not have finished an epoch") from None
     except IsADirectoryError:
         raise UserError(f"checkpoint {path} is a directory, not a file; remove it or start a new run") from None
     except OSError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
-        raise UserError(f"checkpoint {path} is damaged or not a classicnets checkpoint ({e}); "
-                        f"resume from another run or train again") from None
 
 
 def _metadata(data: bytes) -> dict[str, str]:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -18,9 +19,10 @@ import torch
 from classicnets.cli import run_cli
 from classicnets.data.augment import AugmentConfig, Augmenter
 from classicnets.data.core import BatchLoader
-from classicnets.train.distributed import shard
+from classicnets.train.distributed import CHECK_STEPS, shard
 
 ARGS = ["train", "--epochs", "2", "--batch-size", "100", "--arg", "dropout=0", "--seed", "2", "-q"]
+STEPS = 13  # per epoch: digits' 1257 training examples in batches of 100
 
 
 def test_shards_cover_each_batch_once_with_the_first_parts_longer():
@@ -51,9 +53,9 @@ def test_the_parts_of_a_batch_are_the_single_process_batch_augmentation_included
             assert torch.equal(torch.cat([p[i][1] for p in parts]), y)
 
 
-def torchrun(nproc, *args, env=None, **kw):
+def torchrun(nproc, *args, entry=("-m", "classicnets.cli"), env=None, **kw):
     return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                             f"--nproc_per_node={nproc}", "-m", "classicnets.cli", *map(str, args)],
+                             f"--nproc_per_node={nproc}", *map(str, entry), *map(str, args)],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **kw)
 
@@ -92,6 +94,24 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     assert "Traceback" not in out and out.count("Test: loss") == 1  # rank 0 alone speaks
 
 
+# torchrun gives every process the same environment: this entry point gives each its own pause marker
+# (CLASSICNETS_TEST_PAUSE_MARKER.<rank>), so that the test knows when both are held, and releases both.
+MARKER_PER_RANK = """
+import os, sys
+os.environ["CLASSICNETS_TEST_PAUSE_MARKER"] += "." + os.environ["RANK"]
+from classicnets.cli import run_cli
+sys.exit(run_cli(sys.argv[1:]))
+"""
+
+
+def wait_for(condition, proc, lines, timeout=240):
+    """Poll `condition` until it holds; fail with the output so far if `proc` ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_a_checkpoint_resumes_under_another_world_size(tmp_path, monkeypatch):
     """One process stopped inside an epoch, finished by two (`--nproc 2` starts torchrun); and two
@@ -119,19 +139,38 @@ def test_a_checkpoint_resumes_under_another_world_size(tmp_path, monkeypatch):
     assert launcher.returncode == 0, launcher.stderr
     assert_close_runs(a, ref)
 
+    # Both processes are held after their third step, the signal goes to torchrun, and once torchrun has
+    # passed it on to both they are let go: they agree to stop at their next check, the first of every
+    # CHECK_STEPS steps or the epoch's last step, whichever comes first.
+    (tmp_path / "marker_per_rank.py").write_text(MARKER_PER_RANK)
     b, marker = tmp_path / "b", tmp_path / "paused"
-    proc = torchrun(2, *ARGS, "--out", b, cwd=tmp_path, start_new_session=True,
+    proc = torchrun(2, *ARGS, "--out", b, entry=[tmp_path / "marker_per_rank.py"], cwd=tmp_path,
+                    start_new_session=True,
                     env={"CLASSICNETS_TEST_PAUSE_AT": "step:3", "CLASSICNETS_TEST_PAUSE_MARKER": str(marker)})
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)  # to torchrun, which sends it to both processes
-    time.sleep(1)
-    marker.unlink()  # let them go on: they agree to stop at the next check, the epoch's last step (13)
-    out, _ = proc.communicate(timeout=120)
-    assert f"Stopped by SIGTERM in epoch 1 after step 13 (saved). Continue with: classicnets train --resume {b}" in out
-    assert read_position(b / "checkpoint.safetensors") == (0, 13)  # its end (validation, callbacks) still to come
+    lines = []
+
+    def read():  # torchrun's output, line by line, while the test watches it
+        for line in proc.stdout:
+            lines.append(line)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    markers = [marker.with_name(f"paused.{rank}") for rank in range(2)]
+    wait_for(lambda: all(m.exists() for m in markers), proc, lines)
+    pids = [m.read_text().split()[0] for m in markers]
+    proc.send_signal(signal.SIGTERM)  # to torchrun, which sends it to both processes, then waits 30 s for them
+    wait_for(lambda: all(any(f"process {pid} closing signal SIGTERM" in line for line in lines) for pid in pids),
+             proc, lines)
+    for m in markers:
+        m.unlink()
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    out = "".join(lines)
+    stop = min(-(-3 // CHECK_STEPS) * CHECK_STEPS, STEPS)  # 13: CHECK_STEPS (16) is past the epoch's end
+    assert out.count("Stopped by SIGTERM") == 1, out  # rank 0 alone speaks; rank 1 stopped quietly, no traceback
+    assert f"Stopped by SIGTERM in epoch 1 after step {stop} (saved). Continue with: classicnets train --resume {b}" \
+        in out, out
+    assert "[rank" not in out, out  # no process died with a traceback (torch prefixes those with [rankN])
+    assert read_position(b / "checkpoint.safetensors") == (0, stop)  # at 13: the epoch's end still to come
     assert run_cli(["train", "--resume", str(b), "-q"]) == 0
     assert_close_runs(b, ref)
 

@@ -1,9 +1,13 @@
 """Box operators against hand-computed cases, and RoI pooling against loop transcriptions of
 torchvision's CPU kernels (csrc/ops/cpu/roi_pool_kernel.cpp, roi_align_kernel.cpp + roi_align_common.h)."""
 import math
+import numbers
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
+
+from classicnets.detection import ops
 
 from classicnets.detection.ops import (BBOX_XFORM_CLIP, batched_nms, box_area, box_iou, decode_boxes, encode_boxes,
                                        make_anchors, match_boxes, nms, roi_align, roi_pool, sample_labels)
@@ -252,3 +256,32 @@ def test_sampler_balances_and_is_reproducible():
     draws = [sample_labels(labels, 3, 0.34, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(draws[0][0], draws[1][0]) and torch.equal(draws[0][1], draws[1][1])
     assert int(draws[0][0].sum()) == 1 and int(draws[0][1].sum()) == 2  # int(3 * 0.34) = 1 positive
+
+
+class CudaScalarDivision(TorchFunctionMode):
+    """Divide a float tensor by a Python number as PyTorch's CUDA kernel does: times the reciprocal
+    (rounded to the tensor's type), which can be one unit in the last place off true division."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in (torch.Tensor.__truediv__, torch.Tensor.div, torch.div, torch.true_divide) and not kwargs \
+                and len(args) == 2 and isinstance(args[0], torch.Tensor) and args[0].is_floating_point() \
+                and isinstance(args[1], numbers.Number):
+            return args[0] * float(torch.tensor(1.0 / args[1], dtype=args[0].dtype))
+        return func(*args, **(kwargs or {}))
+
+
+def test_roi_pool_and_align_do_not_depend_on_how_the_device_divides_by_a_number():
+    """On an H200, roi_pool differed from torchvision's by whole feature values: CUDA's reciprocal
+    division moved bin edges across a cell. These boxes are from that run (bench/gpu_smoke.py)."""
+    feat = torch.randn(2, 8, 40, 40, generator=torch.Generator().manual_seed(1))
+    rois = torch.tensor([[1.0, 107.86426544189453, 137.63975524902344, 224.27816772460938, 251.61203002929688],
+                         [0.0, 107.47550201416016, 71.73416900634766, 128.2299346923828, 89.79804229736328],
+                         [1.0, 21.236648559570312, 27.886310577392578, 91.506591796875, 35.85242462158203]])
+    cells = torch.arange(1.0, 200.0)
+    with CudaScalarDivision():
+        assert not torch.equal(cells / 7, cells.clone().div_(7))  # the emulation is live: some quotients move
+        pooled = ops.roi_pool(feat, rois, 7, 0.125)
+        aligned = [ops.roi_align(feat, rois, 7, 0.125, -1, a) for a in (False, True)]
+    assert torch.equal(pooled, ops.roi_pool(feat, rois, 7, 0.125))
+    for got, a in zip(aligned, (False, True)):
+        assert torch.equal(got, ops.roi_align(feat, rois, 7, 0.125, -1, a))

@@ -206,6 +206,14 @@ def _round_half_away(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.floor(x.abs() + 0.5)
 
 
+def _div(x: torch.Tensor, n: int) -> torch.Tensor:
+    """x / n rounded as IEEE division on every device. CUDA divides a tensor by a Python number as
+    x * (1 / n), which can be one unit in the last place off: enough to move a bin edge across a
+    whole cell after floor or ceil (found on an H200: roi_pool differed from torchvision's by whole
+    values). Dividing by a tensor is a true division there as on the CPU."""
+    return x / torch.tensor(n, dtype=x.dtype, device=x.device)
+
+
 def _chunk_size(per_item: int) -> int:
     """How many boxes to process at once when each needs `per_item` elements of intermediate."""
     return max(1, _CHUNK_ELEMENTS // max(per_item, 1))
@@ -236,7 +244,7 @@ def roi_pool(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor], 
 
     def bins(lo: torch.Tensor, hi: torch.Tensor, pooled: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         extent = (hi - lo + 1).clamp(min=1).to(dt)                    # (K,) cells
-        bin_size = (extent / pooled)[:, None]
+        bin_size = _div(extent, pooled)[:, None]
         p = torch.arange(pooled, dtype=dt, device=dev)[None]
         first = (torch.floor(p * bin_size).long() + lo[:, None]).clamp(0, size)   # (K, pooled)
         end = (torch.ceil((p + 1) * bin_size).long() + lo[:, None]).clamp(0, size)
@@ -319,11 +327,11 @@ def roi_align(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor],
     roi_w, roi_h = coords[:, 2] - x1, coords[:, 3] - y1
     if not aligned:
         roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
-    bin_h, bin_w = roi_h / out_h, roi_w / out_w
+    bin_h, bin_w = _div(roi_h, out_h), _div(roi_w, out_w)
     if sampling_ratio > 0:
         grid_h = grid_w = torch.full((k,), sampling_ratio, dtype=torch.int64, device=input.device)
     else:
-        grid_h, grid_w = torch.ceil(roi_h / out_h).long(), torch.ceil(roi_w / out_w).long()
+        grid_h, grid_w = torch.ceil(bin_h).long(), torch.ceil(bin_w).long()
     wy = _sampling_weights(y1, bin_h, grid_h, out_h, height)  # (K, out_h, H)
     wx = _sampling_weights(x1, bin_w, grid_w, out_w, width)   # (K, out_w, W)
     batch = rois[:, 0].long()

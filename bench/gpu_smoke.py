@@ -6,8 +6,9 @@ This runs each of those paths once, as a user would, and writes what happened to
 prints it), so a session with a GPU for a few minutes gets every answer from one call:
 
 - `defaults`: `classicnets train` on digits with the CUDA defaults (compile, bf16, channels_last);
-- `fp32`: the same with `--compile off --precision fp32`, and the first epoch's loss against the CPU's
-  for the same seed (the same arithmetic up to float rounding and cuDNN's algorithms);
+- `fp32`: the same with `--compile off --precision fp32` (and with TF32 off), the first epoch's loss
+  against the CPU's for the same seed: the devices draw different shuffles (each its own generator),
+  so they agree in distribution, not step for step;
 - `nccl_sync_bn`: one process under torchrun (NCCL) with `--sync-bn` on a BatchNorm model;
 - `nonfinite`: a NaN loss injected at step 14, with `--checkpoint-every 3`: on CUDA the loss is kept
   on the device and looked at only at check points, and the run must still name epoch 2, step 4 and
@@ -89,7 +90,9 @@ def check_fp32(tmp: Path) -> dict:
         for name in (DEVICE, f"{DEVICE}-no-tf32"):
             out[f"relative_loss_difference {name} vs cpu"] = rel = [
                 abs(a - b) / abs(b) for a, b in zip(out[name]["loss"], out["cpu"]["loss"])]
-        ok = max(rel) < 1e-4  # TF32 off: float32 on both sides, rounding and summation order apart
+        # the CPU and a GPU shuffle with their own generators (torch.Generator(device)), so the runs see
+        # different batches and agree in distribution only: the first epoch's mean loss to 1%
+        ok = rel[0] < 1e-2
     return {"ok": ok, **out}
 
 

@@ -285,3 +285,18 @@ def test_roi_pool_and_align_do_not_depend_on_how_the_device_divides_by_a_number(
     assert torch.equal(pooled, ops.roi_pool(feat, rois, 7, 0.125))
     for got, a in zip(aligned, (False, True)):
         assert torch.equal(got, ops.roi_align(feat, rois, 7, 0.125, -1, a))
+
+
+@pytest.mark.parametrize("op", [ops.roi_pool, ops.roi_align])
+def test_roi_operators_work_in_float32_under_bf16_autocast(op):
+    """As torchvision's autocast registration: boxes are not rounded to bfloat16 (60.3 would become
+    60.25) and roi_align's products are not run in bf16; the result comes back in the input's type."""
+    feat = torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(2))
+    boxes = [T([[3.3, 7.7, 40.95, 51.9], [10.1, 2.2, 30.7, 41.3]])]  # 40.95 is 41.0 in bfloat16: a cell further
+    exact = op(feat, boxes, 5, 0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        same = op(feat, boxes, 5, 0.5)
+    assert same.dtype == torch.float32 and torch.equal(same, exact)
+    low = op(feat.bfloat16(), boxes, 5, 0.5)
+    assert low.dtype == torch.bfloat16
+    assert torch.equal(low, op(feat.bfloat16().float(), boxes, 5, 0.5).bfloat16())

@@ -18,6 +18,7 @@ pixel columns 0..9 has x1 = 0, x2 = 10 and width x2 - x1 (no +1).
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -219,6 +220,25 @@ def _chunk_size(per_item: int) -> int:
     return max(1, _CHUNK_ELEMENTS // max(per_item, 1))
 
 
+def _in_float32(op):
+    """Run a RoI operator in float32 with autocast off, and give the result in the input's type, as
+    torchvision registers its RoI operators for autocast: in bfloat16 a box corner at x = 60.3
+    becomes 60.25 and bin edges move, and autocast would run roi_align's matrix products in bf16."""
+    @functools.wraps(op)
+    def run(input: torch.Tensor, boxes, *args, **kwargs) -> torch.Tensor:
+        low = input.dtype in (torch.float16, torch.bfloat16)
+        if not low and not torch.is_autocast_enabled(input.device.type):
+            return op(input, boxes, *args, **kwargs)
+        if isinstance(boxes, torch.Tensor):
+            boxes = boxes.float()
+        else:
+            boxes = [b.float() for b in boxes]
+        with torch.autocast(input.device.type, enabled=False):
+            return op(input.float(), boxes, *args, **kwargs).to(input.dtype)
+    return run
+
+
+@_in_float32
 def roi_pool(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor], output_size: int | Sequence[int],
              spatial_scale: float = 1.0) -> torch.Tensor:
     """Fast R-CNN's RoI max pooling, as torchvision.ops.roi_pool: (K, C, out_h, out_w).
@@ -302,6 +322,7 @@ def _sampling_weights(start: torch.Tensor, bin_size: torch.Tensor, grid: torch.T
     return weights.scatter_add(2, low, w_low).scatter_add(2, high, w_high)
 
 
+@_in_float32
 def roi_align(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor], output_size: int | Sequence[int],
               spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False) -> torch.Tensor:
     """Mask R-CNN's RoIAlign, as torchvision.ops.roi_align: (K, C, out_h, out_w), each bin the average

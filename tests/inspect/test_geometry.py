@@ -26,6 +26,7 @@ def test_the_courses_invalid_example_is_reported_with_numbers_and_a_fix():
     (nn.MaxPool2d(3, 2), 110, False),             # ZFNet without padding would drop a row
     (nn.MaxPool2d(2), 5, False),
     (nn.Conv2d(3, 8, 3, 2, padding=1), 10, True),
+    (nn.ConvTranspose2d(8, 8, 2, 2), 7, True),    # upsampling (Mask R-CNN's 2x2/2 deconvolution) reads every input
 ])
 def test_which_layers_lose_input(layer, size, ok):
     assert (check_layer("l", layer, (size, size)) == []) == ok

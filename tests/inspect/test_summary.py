@@ -26,6 +26,14 @@ def test_macs_agree_with_torch_flop_counter(name, shape):
     assert 2 * summarize(model, shape).macs == counter.get_total_flops()
 
 
+@pytest.mark.parametrize("layer", [nn.ConvTranspose2d(8, 4, 2, 2), nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1),
+                                   nn.ConvTranspose2d(8, 4, 3, 1, 1, groups=2)])
+def test_transposed_convolution_macs_agree_with_torch_flop_counter(layer):
+    with FlopCounterMode(display=False) as counter:
+        layer(torch.zeros(1, 8, 7, 7))
+    assert 2 * summarize(layer, (8, 7, 7)).macs == counter.get_total_flops()
+
+
 def test_activation_memory_counts_input_and_non_inplace_outputs():
     s = summarize(create("lenet"), (1, 8, 8))
     # input 64; conv 2048, pool 512, conv 1024, pool 256, dense 128, dense 10 (ReLU, dropout, flatten in place)

@@ -1,27 +1,32 @@
-"""Object detection, the course's R-CNN line (issue 14): the foundations, before the models.
+"""Object detection, the course's R-CNN line (issue 14): R-CNN, Fast R-CNN, Faster R-CNN, Mask R-CNN.
 
-What exists:
-- `ops`: box operators in plain, vectorised torch, each matching torchvision's operator of the same
-  name: `box_area`, `box_iou`, `nms`, `batched_nms`, R-CNN's box parametrisation (`encode_boxes`,
-  `decode_boxes`), Fast R-CNN's `roi_pool`, Mask R-CNN's `roi_align`, Faster R-CNN's anchors
-  (`make_anchors`) and the RPN's target assignment and sampling (`match_boxes`, `sample_labels`).
-- `metrics`: PASCAL VOC mAP@0.5 (`voc_map`, all-point, "difficult" ignored) and COCO mAP@[.5:.95]
-  (`coco_map`, as pycocotools' COCOeval for bbox), tested against pycocotools.
-- `data`: `DetectionSplit` / `DetectionDataset`, the detection counterparts of `data.core.Split` and
-  `Dataset` (images as the same uint8 tensor, objects in flat tensors), and the generated
-  `digit_boxes` data set (registered: `load_dataset("digit_boxes")`), with boxes, labels and masks.
-- `annotations`: PASCAL VOC XML (`parse_voc_xml`) and the VOC 2007 archives with their published
-  checksums (`load_voc2007`), and COCO-style JSON for your own images (`read_coco`).
-- bench/nms_speed.py: `nms` on 10,000 boxes against Python loops.
+The course's story (Large ConvNets, "R-CNN" to "Mask R-CNN"), one module each, registered in the
+zoo's registry with `task="detection"` (`classicnets models`, `summary`, `create`):
+- `rcnn`: selective-search proposals (`proposals`: Felzenszwalb segmentation from scikit-image, the
+  optional extra `classicnets[detection]`, then Uijlings' hierarchical grouping), each warped to a
+  square and passed through a zoo ConvNet on its own, per-class scores (softmax or linear SVMs) and
+  box regression (Girshick et al. 2014);
+- `fast_rcnn`: the same proposals, one pass of the backbone per image and RoI pooling on its feature
+  map, classification and box regression trained jointly (`roi_heads`; Girshick 2015);
+- `faster_rcnn`: a region proposal network on the shared features instead of selective search
+  (`rpn`; Ren et al. 2015);
+- `mask_rcnn`: RoI Align and a small fully convolutional mask head (He et al. 2017).
+Backbones (`backbones`) are zoo models cut at their feature map: VGG16 as in the papers, ResNets,
+MobileNet, and a CIFAR ResNet sized for the generated `digit_boxes`.
 
-What is next:
-- the models, one file per family as the zoo does (STYLE 1-4): R-CNN (warped proposals into a CNN,
-  per-class box regression), Fast R-CNN (RoI pooling on one feature map), Faster R-CNN (an RPN on
-  `make_anchors`, `match_boxes`, `sample_labels`) and Mask R-CNN (`roi_align`, a mask head on
-  `digit_boxes`' masks), registered and tested by the registry on tiny inputs;
-- training and evaluation through `fit` / `train`, `evaluate` and `predict`: a batch loader for
-  `DetectionSplit` (images gathered on the device, targets as views), losses from the models, the
-  metrics here as the evaluation numbers, and a CLI that refuses detection data for classifiers;
-- VOC images decoded and resized for training (the annotations are read here, the images are not);
-- benchmarks: proposals per second, and mAP on `digit_boxes` and VOC 2007 test against the papers.
+Every model has one interface: `model(images, targets)` in training returns its named losses
+("rpn_objectness", "rpn_box", "cls", "box", "mask"), `model(images)` in eval mode returns per image
+"boxes", "labels", "scores" (and "masks"). Under it:
+- `ops`: the operators in plain, vectorised torch, each matching torchvision's of the same name (box
+  IoU, NMS, box coding, RoI pool / RoI Align, anchors, the RPN's matcher and sampler);
+- `metrics`: PASCAL VOC mAP@0.5 (all-point, per class, "difficult" ignored; boxes or masks) and COCO
+  mAP@[.5:.95], checked against pycocotools;
+- `data`: `DetectionSplit` / `DetectionDataset` and the generated `digit_boxes` (boxes, labels, masks);
+- `annotations`: PASCAL VOC 2007 (registered as `voc2007`, checksummed download, XML parsed safely)
+  and COCO-style JSON for your own images;
+- `train`: `DetectionTrainer`, the training engine's `Trainer` with a detection loader, summed loss
+  parts (each logged in metrics.csv) and validation mAP, so `classicnets train` / `--resume` /
+  checkpoints / signals work as for classifiers; `evaluate` (mAP tables) and `draw` (`predict`'s
+  pictures with boxes, labels, scores and masks).
+bench/detection.py trains and scores the models on `digit_boxes` and times them (R-CNN : Fast : Faster).
 """

@@ -1,5 +1,8 @@
 """Detection metrics: PASCAL VOC's mAP at IoU 0.5 and COCO's mAP over IoU 0.5:0.95.
 
+`voc_map(..., iou_type="segm")` scores instance masks the same way, by mask IoU ("masks" (N, H, W)
+beside the boxes; detections' probabilities binarised at 0.5).
+
 Both take one dict per image, torchvision's format: detections {"boxes" (D, 4), "scores" (D,),
 "labels" (D,)} and ground truth {"boxes" (G, 4), "labels" (G,)}, boxes as x1, y1, x2, y2 in
 continuous pixel coordinates, plus "difficult" (G,) bool for VOC and "iscrowd" (G,) bool for COCO.
@@ -148,11 +151,62 @@ def _all_point_ap(recall: torch.Tensor, precision: torch.Tensor) -> float:
     return float(((mrec[step + 1] - mrec[step]) * mpre[step + 1]).sum())
 
 
+def _flat_masks(items: Sequence[Mapping[str, torch.Tensor]], what: str, threshold: float | None) -> torch.Tensor:
+    """(K, P) bool: every image's "masks" (one (H, W) per box, or (1, H, W) as torchvision outputs),
+    images in order, each flattened (probabilities binarised at `threshold`) and padded with False to
+    the largest image's P = H * W pixels (padding changes no intersection or area)."""
+    flat = []
+    for i, item in enumerate(items):
+        n = len(torch.as_tensor(item["boxes"]).reshape(-1, 4))
+        if "masks" not in item:
+            raise UserError(f"{what} of image {i} has no 'masks'; mask AP (iou_type='segm') needs one mask per box")
+        m = torch.as_tensor(item["masks"]).detach().cpu()
+        if m.ndim == 4 and m.shape[1] == 1:
+            m = m[:, 0]
+        if m.ndim != 3 or len(m) != n:
+            raise UserError(f"{what} of image {i} must hold one (H, W) mask per box; got masks {tuple(m.shape)} "
+                            f"for {n} boxes")
+        flat.append((m >= threshold if threshold is not None and m.is_floating_point() else m.bool()).reshape(n, -1))
+    width = max((f.shape[1] for f in flat), default=0)
+    return torch.cat([torch.nn.functional.pad(f, (0, width - f.shape[1])) for f in flat]) if flat \
+        else torch.zeros((0, 0), dtype=torch.bool)
+
+
+def _mask_iou(d_masks: torch.Tensor, g_masks: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(D, W) IoU of each detection's mask (D, P) with the ground-truth masks `g_masks` (G, P) at
+    `rows` (D, W) (-1: none, IoU 0), in chunks of detections so the (chunk, W, P) overlap stays small."""
+    d_area = d_masks.sum(1).double()
+    g_area = g_masks.sum(1).double()
+    out = torch.zeros(rows.shape, dtype=torch.float64)
+    if not len(g_masks) or not len(d_masks):
+        return out
+    step = max(1, (1 << 24) // max(rows.shape[1] * d_masks.shape[1], 1))
+    for i in range(0, len(d_masks), step):
+        r = rows[i:i + step].clamp(min=0)
+        inter = (d_masks[i:i + step, None] & g_masks[r]).sum(-1).double()               # (chunk, W)
+        union = d_area[i:i + step, None] + g_area[r] - inter
+        out[i:i + step] = torch.where(rows[i:i + step] >= 0, inter / union.clamp(min=1), 0.0)
+    return out
+
+
 def voc_map(detections: Sequence[Mapping[str, torch.Tensor]], targets: Sequence[Mapping[str, torch.Tensor]],
-            iou_threshold: float = 0.5) -> APResult:
+            iou_threshold: float = 0.5, iou_type: str = "bbox", mask_threshold: float = 0.5) -> APResult:
     """PASCAL VOC mean average precision at `iou_threshold` (0.5), all-point interpolation, with
-    "difficult" ground truth ignored (see the module docstring). Equal scores keep their input order."""
+    "difficult" ground truth ignored (see the module docstring). Equal scores keep their input order.
+
+    `iou_type="segm"` matches by mask IoU instead of box IoU (the mask AP of SDS, Hariharan et al.
+    2014, and of Mask R-CNN's tables, at one threshold): detections and ground truth then also need
+    "masks", one (H, W) per box; detection masks given as probabilities (floats) count the pixels at
+    or above `mask_threshold` (Mask R-CNN binarises at 0.5)."""
+    if iou_type not in ("bbox", "segm"):
+        raise UserError(f"iou_type must be 'bbox' (box IoU) or 'segm' (mask IoU); got {iou_type!r}")
     det, gt = _inputs(detections, targets, "difficult")
+    if iou_type == "segm":
+        det_masks = _flat_masks(detections, "detections", mask_threshold)
+        gt_masks = _flat_masks(targets, "ground truth", None)
+        pixels = max(det_masks.shape[1], gt_masks.shape[1])
+        det_masks = torch.nn.functional.pad(det_masks, (0, pixels - det_masks.shape[1]))
+        gt_masks = torch.nn.functional.pad(gt_masks, (0, pixels - gt_masks.shape[1]))
     per_class: dict[int, float] = {}
     for c in torch.unique(gt.labels[~gt.extra]).tolist():
         d_sel, g_sel = det.labels == c, gt.labels == c
@@ -170,7 +224,12 @@ def voc_map(detections: Sequence[Mapping[str, torch.Tensor]], targets: Sequence[
         boxes[g_img[g_order], slot] = g_box[g_order]
         present[g_img[g_order], slot] = True
         difficult[g_img[g_order], slot] = g_diff[g_order]
-        iou = _pairwise_iou(d_box[:, None], boxes[d_img])[:, 0]          # (D, width)
+        if iou_type == "segm":  # the same slots, each holding its ground-truth mask's row
+            rows = torch.full((len(targets), max(width, 1)), -1, dtype=torch.int64)
+            rows[g_img[g_order], slot] = torch.nonzero(g_sel).flatten()[g_order]
+            iou = _mask_iou(det_masks[torch.nonzero(d_sel).flatten()[order]], gt_masks, rows[d_img])
+        else:
+            iou = _pairwise_iou(d_box[:, None], boxes[d_img])[:, 0]      # (D, width)
         iou = torch.where(present[d_img], iou.nan_to_num(0.0), torch.full_like(iou, -math.inf))
         best, j = iou.max(dim=1) if len(d_box) else (torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.int64))
         hit = best > iou_threshold

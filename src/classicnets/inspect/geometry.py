@@ -21,6 +21,7 @@ from ..blocks import PadShortcut
 
 GEOMETRIC = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
 ADAPTIVE = (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+TRANSPOSED = nn.modules.conv._ConvTransposeNd  # upsampling: neither formula above applies
 
 
 def _tuple(v, n: int) -> tuple[int, ...]:
@@ -38,8 +39,9 @@ def kernel_geometry(m: nn.Module, n: int) -> tuple[tuple, tuple, tuple, tuple]:
 
 
 def check_layer(name: str, m: nn.Module, in_size: tuple[int, ...]) -> list[str]:
-    """Problems of a conv/pooling layer for a spatial input size: one sentence each, with a fix."""
-    if not isinstance(m, GEOMETRIC) or getattr(m, "ceil_mode", False):
+    """Problems of a conv/pooling layer for a spatial input size: one sentence each, with a fix.
+    Transposed convolutions spread every input position over the output: none to report."""
+    if not isinstance(m, GEOMETRIC) or getattr(m, "ceil_mode", False) or isinstance(m, TRANSPOSED):
         return []
     k, s, p, d = kernel_geometry(m, len(in_size))
     found: dict[tuple, list[int]] = {}  # the same problem on several axes is reported once
@@ -65,6 +67,8 @@ def propagate(m: nn.Module, in_size: tuple[int, ...], out_size: tuple[int, ...],
               rf: tuple[int, ...], jump: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """(receptive field, effective stride) after layer `m`; None once spatial structure is gone."""
     n = len(in_size)
+    if isinstance(m, TRANSPOSED):  # a fractional stride: not followed
+        return None
     if isinstance(m, GEOMETRIC):
         k, s, _, d = kernel_geometry(m, n)
         return (tuple(r + d_ * (kk - 1) * j for r, kk, d_, j in zip(rf, k, d, jump)),

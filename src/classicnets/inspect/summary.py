@@ -142,6 +142,18 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 def layer_macs(module: nn.Module, output: torch.Tensor) -> int:
     """Multiply-adds of one layer for one example."""
     per_example = output[0].numel() if output.ndim > 0 else 1
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        # every input position meets every kernel tap: input positions * k * in_channels * out_channels / groups,
+        # the input's size recovered from the output's:
+        # out = (in - 1) * stride - 2 * pad + dilation * (k - 1) + output_padding + 1
+        positions = 1
+        for o, s, p, d, k, op in zip(output.shape[-len(module.kernel_size):], module.stride, module.padding,
+                                     module.dilation, module.kernel_size, module.output_padding):
+            positions *= (o + 2 * p - d * (k - 1) - op - 1) // s + 1
+        taps = 1
+        for k in module.kernel_size:
+            taps *= k
+        return positions * taps * module.in_channels * module.out_channels // module.groups
     if isinstance(module, nn.modules.conv._ConvNd):
         k = 1
         for s in module.kernel_size:

@@ -39,6 +39,7 @@ class ModelInfo:
     params_source: str | None = None    # where the reference figures come from
     input_dtype: str = "float"          # "long" for models fed word ids (their input_shape is (time,))
     keras_params: int | None = None     # Keras's printed total where it counts differently (one RNN bias)
+    task: str = "classification"        # or "detection": the model takes (images, targets), see classicnets.detection
 
     def arguments(self) -> dict[str, inspect.Parameter]:
         """The builder's options; a leading underscore marks a value bound per table row (`_d=depth`),
@@ -47,14 +48,18 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+TASKS = ("classification", "detection")
 
 
 def register_model(*, description: str, paper: str, year: int, input_shape: tuple[int, ...],
                    num_params: int | None = None, trainable_params: int | None = None,
                    non_trainable_params: int | None = None, approx_params: str | None = None,
                    approx_macs: str | None = None, params_source: str | None = None,
-                   input_dtype: str = "float", keras_params: int | None = None):
+                   input_dtype: str = "float", keras_params: int | None = None, task: str = "classification"):
     """Decorator registering a builder under its function name; refuses duplicates."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; got {task!r}")
+
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _REGISTRY:
@@ -62,7 +67,7 @@ def register_model(*, description: str, paper: str, year: int, input_shape: tupl
         family = fn.__module__.rsplit(".", 1)[-1]
         _REGISTRY[name] = ModelInfo(name, fn, family, description, paper, year, tuple(input_shape),
                                     num_params, trainable_params, non_trainable_params, approx_params,
-                                    approx_macs, params_source, input_dtype, keras_params)
+                                    approx_macs, params_source, input_dtype, keras_params, task)
         return fn
     return wrap
 
@@ -78,12 +83,15 @@ def register_builder(name: str, build: Callable[..., nn.Module], module_globals:
 
 FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet",
             "rnn", "text")
+DETECTION_FAMILIES = ("rcnn", "fast_rcnn", "faster_rcnn", "mask_rcnn")  # modules of classicnets.detection
 
 
 def _ensure_loaded() -> None:
     import importlib
     for family in FAMILIES:  # importing a family module registers its models
         importlib.import_module(f"{__package__}.{family}")
+    for family in DETECTION_FAMILIES:
+        importlib.import_module(f"classicnets.detection.{family}")
 
 
 def list_models(pattern: str = "*") -> list[str]:

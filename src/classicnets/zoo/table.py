@@ -42,6 +42,8 @@ def markdown() -> str:
         "default input (see the user guide for what is counted). Text models take word ids of the",
         "length shown. Recurrent models show PyTorch's count; Keras counts one bias per SimpleRNN/LSTM",
         "gate where PyTorch has two (always summed), and the reference column gives the course's figure.",
+        "Detection models (sized for `digit_boxes`) are summarised with one region of interest per image:",
+        "the per-RoI layers (box and mask heads) count once; multiply them by the RoIs an image has.",
         "",
         "| model | input | trainable | non-trainable | multiply-adds | checked against | paper |",
         "|---|---|---:|---:|---:|---|---|",

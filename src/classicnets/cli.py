@@ -86,6 +86,17 @@ def _depths(text: str) -> tuple[int, ...]:
 _depths.__name__ = "list of depths"
 
 
+def _fraction(text: str) -> float:
+    """argparse type: a number from 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1; got {text}")
+    return value
+
+
+_fraction.__name__ = "number from 0 to 1"
+
+
 def _count(low: int):
     """argparse type: an integer of at least `low`."""
     def parse(text: str) -> int:
@@ -302,6 +313,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     cfg = rundir.read_config(a.run)
     results = rundir.read_results(a.run)  # a damaged file is refused before any work
     data = load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
+    if card.task == "detection":
+        return _evaluate_detection(a, model, card, cfg, data, results)
     out = evaluate(model, data, split=a.split, normalization=card.norm, confusion=True, task=card.task)
     n = len(data.split(a.split))
     print(f"{a.split}: {format_metrics(out)} ({n:,} samples)")
@@ -319,6 +332,23 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({a.split})")
         results[f"{a.split}_confusion"] = cm.tolist()
         print(f"Saved {png}")
+    write_json(Path(a.run) / rundir.RESULTS, results)
+    return 0
+
+
+def _evaluate_detection(a: argparse.Namespace, model, card, cfg, data, results: dict[str, Any]) -> int:
+    """`evaluate` for a detector: VOC AP@0.5 per class, its mean and COCO mAP@[.5:.95], into results.json."""
+    from .detection.evaluate import evaluate_detector, render_scores
+    from .detection.train import EVAL_BATCH_CAP
+    from .fileio import write_json
+    from .runs import rundir
+
+    if getattr(data, "kind", None) != "detection":
+        raise UserError(f"{card.data} is no longer a detection data set; {a.run} holds a detector")
+    scores = evaluate_detector(model, data.split(a.split), normalization=card.norm, classes=card.classes,
+                               batch_size=min(cfg.train.eval_batch_size, EVAL_BATCH_CAP))
+    render_scores(scores, a.split, print)
+    results.update(scores.to_dict(f"{a.split}_"))
     write_json(Path(a.run) / rundir.RESULTS, results)
     return 0
 
@@ -354,6 +384,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from .train.engine import predict
 
     model, card = rundir.load_model(a.run)
+    if card.task == "detection":
+        return _predict_detection(a, model, card)
+    if a.out is not None or a.score_threshold is not None:
+        raise UserError(f"--out and --score-threshold are for detection runs; {a.run} holds a classifier "
+                        f"({card.name}), whose predictions are printed")
     norm = card.norm
     shape = tuple(card.input_shape)
     if a.text:
@@ -376,6 +411,73 @@ def cmd_predict(a: argparse.Namespace) -> int:
         raise UserError(f"model description {Path(a.run) / rundir.CARD} is damaged: it names "
                         f"{len(card.classes)} classes for a model with {probs.shape[-1]} outputs")
     _print_predictions(names, probs, card, a.top_k)
+    return 0
+
+
+def _predict_detection(a: argparse.Namespace, model, card) -> int:
+    """`predict` for a detector: each image with its detections drawn (boxes, class names, scores, masks),
+    written as a PNG, and the detections printed in the image's own pixel coordinates."""
+    import io
+
+    import torch
+    import torch.nn.functional as F
+
+    from .data.files import IMAGE_SUFFIXES, decode_image, read_image
+    from .detection.draw import draw_detections
+    from .fileio import write_bytes
+
+    if a.text:
+        raise UserError(f"{card.name} detects objects in images; give image files, not --text")
+    if not a.files:
+        raise UserError("nothing to predict: give image files (PNG/JPEG)")
+    files = [Path(f) for f in a.files]
+    for f in files:
+        if f.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UserError(f"cannot detect objects in {f}: give PNG/JPEG images")
+    out = Path(a.out) if a.out is not None else None
+    if out is not None and len(files) > 1 and out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; with several images --out names a directory for their pictures")
+    threshold = 0.5 if a.score_threshold is None else a.score_threshold
+    c, h, w = card.input_shape
+    norm = card.norm
+    model.eval()
+    for f in files:
+        original = decode_image(f, "RGB")                                # what the picture is drawn on
+        x = read_image(f, (c, h, w), norm.max_value if norm else 255.0, a.invert)  # (1, C, H, W) raw units
+        xn = norm(x) if norm is not None else x
+        with torch.no_grad():
+            if getattr(model, "needs_proposals", False):
+                from .detection.proposals import proposals_for
+                raw = (x * (255.0 / (norm.max_value if norm else 255.0))).round().clamp(0, 255).to(torch.uint8)
+                det = model(xn, [{"proposals": proposals_for(raw)[0]}])[0]
+            else:
+                det = model(xn)[0]
+        keep = det["scores"] >= threshold
+        w0, h0 = original.size
+        scale = torch.tensor([w0 / w, h0 / h, w0 / w, h0 / h])
+        boxes = det["boxes"][keep].float().cpu() * scale                # in the image's own pixels
+        labels, scores = det["labels"][keep].cpu(), det["scores"][keep].float().cpu()
+        masks = None
+        if "masks" in det and keep.any():
+            masks = F.interpolate(det["masks"][keep].float().cpu()[:, None], size=(h0, w0), mode="bilinear",
+                                  align_corners=False)[:, 0].numpy()
+        picture = draw_detections(original, boxes.numpy(), labels.numpy(), scores.numpy(), card.classes, masks)
+        if out is None:
+            target = f.with_name(f"{f.stem}-detections.png")
+        elif len(files) > 1 or out.is_dir():
+            target = out / f"{f.stem}-detections.png"
+        else:
+            target = out
+        buf = io.BytesIO()
+        picture.save(buf, format="PNG")
+        try:
+            write_bytes(target, buf.getvalue())
+        except OSError as e:
+            raise UserError(f"cannot write {target}: {e.strerror or e}") from None
+        print(f"{f}: {len(boxes)} detection{'s' * (len(boxes) != 1)} with score >= {threshold:g} -> {target}")
+        for (x1, y1, x2, y2), lab, sc in zip(boxes.tolist(), labels.tolist(), scores.tolist()):
+            name = card.classes[lab] if 0 <= lab < len(card.classes) else str(lab)
+            print(f"  {name:<12} {sc:.3f}  box {x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}")
     return 0
 
 
@@ -675,12 +777,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(t, TransferConfig, "transfer learning (see the user guide)")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a run")
+    e = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a run (a detector: AP "
+                       "per class, mAP@0.5, COCO mAP)")
     e.add_argument("run", help="run directory")
     e.add_argument("--split", choices=("test", "val", "train"), default="test")
     e.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="classify images (PNG/JPEG), .npy arrays or text with a run's model")
+    pr = sub.add_parser("predict", help="classify images (PNG/JPEG), .npy arrays or text with a run's model; "
+                        "a detector draws its boxes onto each image")
     pr.add_argument("run", help="run directory")
     pr.add_argument("files", nargs="*", metavar="FILE")
     pr.add_argument("--text", action="append", metavar="TEXT",
@@ -689,6 +793,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--invert", action="store_true",
                     help="invert image intensities (dark ink on light paper, for models trained on "
                          "light-on-dark data such as digits and MNIST)")
+    pr.add_argument("--out", metavar="FILE", help="detection runs: where the picture with the detections drawn "
+                    "goes (a directory for several images; default: IMAGE-detections.png beside each image)")
+    pr.add_argument("--score-threshold", type=_fraction, metavar="P",
+                    help="detection runs: show detections scoring at least this (default: 0.5)")
     pr.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("summary", help="layer table, parameters, multiply-adds, activation memory")

@@ -38,7 +38,7 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 def _ensure_loaded() -> None:
     from . import cats_dogs, cifar, digits, idx, imdb, random_images, sequences  # noqa: F401  (importing a module registers its data sets)
-    from ..detection import data as _detection_data  # noqa: F401  (digit_boxes)
+    from ..detection import annotations as _voc, data as _detection_data  # noqa: F401  (voc2007, digit_boxes)
 
 
 def list_datasets() -> list[DatasetInfo]:

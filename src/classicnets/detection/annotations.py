@@ -7,7 +7,10 @@ as x1, y1, x2, y2 in continuous pixel coordinates, the convention of `ops` and `
 - VOC's xmin..xmax are 1-based pixel indices, both included, so a box is (xmin - 1, ymin - 1, xmax,
   ymax); its width is the devkit's xmax - xmin + 1;
 - COCO's [x, y, width, height] is already continuous: (x, y, x + width, y + height).
-Images are not decoded here; loading, resizing and batching them belongs with the models.
+`voc2007` is registered as a data set (`load_dataset("voc2007", size=224)`): the images decoded with
+Pillow, resized to `size` x `size` (the aspect ratio is not kept, as R-CNN's warp does not) with the
+boxes scaled alike, "difficult" flags kept for the VOC mAP, and the decoded split cached as one .npz
+file beside the archives.
 
 Everything a file can get wrong is one `UserError` sentence naming the file (and the object):
 malformed XML or JSON, a missing field, an unknown class or category, a box with x2 < x1 or outside
@@ -26,11 +29,15 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from xml.parsers import expat
 
+import numpy as np
 import torch
 
-from ..data.download import RemoteFile, data_home, fetch, safe_extract
+from ..data.core import option_int
+from ..data.download import RemoteFile, data_home, fetch, move_aside, safe_extract
+from ..data.registry import DatasetInfo, register_dataset
 from ..errors import UserError
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -212,6 +219,115 @@ def _complete(root: Path, listing: Path) -> bool:
         return False
     return all((root / "Annotations" / f"{i}.xml").is_file() and (root / "JPEGImages" / f"{i}.jpg").is_file()
                for i in ids)
+
+
+# -- VOC 2007 as a data set: decoded, resized, cached -------------------------------------------------
+VOC_CACHE_VERSION = 1   # bump when decoding or resizing changes, so older caches are not reused
+VOC_SIZES = (32, 1024)  # pixels per side a resized VOC image may have
+
+
+def _decode_voc(ann: AnnotatedImages, size: int) -> dict[str, np.ndarray]:
+    """The images of `ann` decoded (Pillow, upright by EXIF), resized to `size` x `size` (bilinear),
+    with their boxes scaled by the same factors; flat object arrays with offsets."""
+    from PIL import Image
+
+    from ..data.files import decode_image
+
+    images = np.zeros((len(ann), 3, size, size), np.uint8)
+    boxes, labels, difficult, counts = [], [], [], []
+    for i, a in enumerate(ann.images):
+        path = ann.image_dir / a.file_name
+        img = decode_image(path, "RGB")
+        if img.size != (a.width, a.height):
+            raise UserError(f"image {path} is {img.size[0]}x{img.size[1]} but its annotation gives "
+                            f"{a.width}x{a.height}; the archive does not match its annotations")
+        images[i] = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), np.uint8).transpose(2, 0, 1)
+        scale = np.array([size / a.width, size / a.height] * 2, np.float32)
+        boxes.append(a.boxes.numpy() * scale)
+        labels.append(a.labels.numpy())
+        difficult.append(a.difficult.numpy())
+        counts.append(len(a.boxes))
+    cat = lambda parts, shape, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(shape, dtype)  # noqa: E731
+    return {"images": images, "boxes": cat(boxes, (0, 4), np.float32), "labels": cat(labels, (0,), np.int64),
+            "difficult": cat(difficult, (0,), bool), "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "ids": np.array([str(a.id) for a in ann.images], dtype=str)}
+
+
+def _read_voc_cache(cache: Path, size: int) -> dict[str, np.ndarray] | None:
+    """The arrays of a decoded-split cache, or None (none yet, or damaged: then moved aside)."""
+    from ..data.files import open_npz
+
+    if not cache.is_file():
+        return None
+    try:
+        names, read, close = open_npz(cache)
+        try:
+            a = {k: read(k) for k in names}
+        finally:
+            close()
+        n, k = len(a["images"]), len(a["boxes"])
+        ok = (a["images"].dtype == np.uint8 and a["images"].shape[1:] == (3, size, size)
+              and a["boxes"].shape == (k, 4) and a["labels"].shape == (k,) and a["difficult"].shape == (k,)
+              and a["offsets"].shape == (n + 1,) and a["ids"].shape == (n,)
+              and int(a["offsets"][0]) == 0 and int(a["offsets"][-1]) == k)
+        problem = None if ok else "its arrays do not fit together"
+    except (UserError, KeyError, ValueError, TypeError, OSError) as e:
+        problem = str(e) or type(e).__name__
+    if problem is None:
+        return a
+    move_aside(cache, f"the decoded VOC 2007 cache {cache} is damaged ({problem}), so the images are decoded again")
+    return None
+
+
+def voc2007_split(split: str, size: int = 224, data_dir: str | os.PathLike | None = None,
+                  base_url: str | None = None):
+    """One VOC 2007 split as a `DetectionSplit` of `size` x `size` RGB images (see the module docstring),
+    decoded once and cached under the data cache's voc2007/ folder."""
+    import io
+
+    from ..fileio import write_bytes
+    from .data import DetectionSplit
+
+    if split not in VOC2007_SPLITS:
+        raise UserError(f"VOC 2007 has no split {split!r}; choose one of {', '.join(VOC2007_SPLITS)}")
+    remote = VOC2007_SPLITS[split]
+    cache = data_home() / "voc2007" / f"decoded-{split}-{size}-{remote.md5[:12]}-v{VOC_CACHE_VERSION}.npz"
+    arrays = _read_voc_cache(cache, size)
+    if arrays is None:
+        arrays = _decode_voc(load_voc2007(split, data_dir, base_url), size)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_bytes(cache, buf.getvalue())
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if k != "ids"}
+    return DetectionSplit(t["images"], t["boxes"], t["labels"], t["offsets"], None, t["difficult"])
+
+
+def load_voc2007_dataset(size: int = 224, train_on: Literal["train", "trainval"] = "train",
+                         data_dir: str | os.PathLike | None = None, base_url: str | None = None):
+    """PASCAL VOC 2007 as a detection data set of `size` x `size` images: train / val / test, or
+    (`train_on="trainval"`, the papers' setting) trainval / test with no validation split."""
+    from .data import DetectionDataset
+
+    size = option_int("data set 'voc2007'", "size", size, *VOC_SIZES)
+    if train_on not in ("train", "trainval"):
+        raise UserError(f"option train_on of data set 'voc2007' must be 'train' or 'trainval'; got {train_on!r}")
+    get = lambda s: voc2007_split(s, size, data_dir, base_url)  # noqa: E731
+    train = get(train_on)
+    val = get("val") if train_on == "train" else None
+    return DetectionDataset("voc2007", list(VOC_CLASSES), train, val, get("test"), max_value=255.0,
+                            description=VOC2007_INFO.description, citation=VOC2007_INFO.citation,
+                            meta={"size": size, "train_on": train_on})
+
+
+VOC2007_INFO = register_dataset(DatasetInfo(
+    name="voc2007", loader=load_voc2007_dataset,
+    description="detection: PASCAL VOC 2007, 20 object classes, images resized to size x size (default 224); "
+                "boxes and difficult flags",
+    classes=20, input_shape=(3, 224, 224),
+    splits="train 2,501 / val 2,510 / test 4,952 images (train_on=trainval: 5,011 / none / 4,952)",
+    license="images: Flickr terms of use; annotations: the PASCAL VOC project, for research",
+    citation="Everingham et al. 2010, The PASCAL Visual Object Classes (VOC) Challenge, IJCV 88(2)",
+    needs_download=True))
 
 
 # -- COCO-style JSON ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class DetectionSplit:
     labels: torch.Tensor          # (K,) int64 class index, 0-based into the data set's classes
     offsets: torch.Tensor         # (N + 1,) int64: image i's objects are rows offsets[i]:offsets[i + 1]
     masks: torch.Tensor | None = None  # (K, H, W) bool: each object's pixels, where the data set has them
+    difficult: torch.Tensor | None = None  # (K,) bool: VOC's "difficult" objects, left out of the VOC mAP
 
     def __post_init__(self) -> None:
         n, k = len(self.images), len(self.boxes)
@@ -57,6 +58,44 @@ class DetectionSplit:
             raise UserError(f"offsets must rise from 0 to the {k} objects over the {n} images")
         if self.masks is not None and self.masks.shape != (k, *self.images.shape[2:]):
             raise UserError(f"masks must be (K, H, W) = {(k, *self.images.shape[2:])}; got {tuple(self.masks.shape)}")
+        if self.difficult is not None and self.difficult.shape != (k,):
+            raise UserError(f"difficult flags must be (K,) = ({k},), one per object; got {tuple(self.difficult.shape)}")
+        self.check()
+
+    def check(self, num_classes: int | None = None, split: str = "") -> None:
+        """`UserError` naming the first image and object whose box is not finite, is empty (x2 <= x1 or
+        y2 <= y1) or lies outside its image, or whose label is not a class (0 .. num_classes - 1); `split`
+        names the split in the message. Vectorised: one pass over all objects."""
+        if not len(self.boxes):
+            return
+        h, w = self.images.shape[2:]
+        b = self.boxes.float()
+        x1, y1, x2, y2 = b.unbind(1)
+        finite = torch.isfinite(b).all(1)
+        problems = [
+            (~finite, "has a box with a NaN or infinite coordinate"),
+            (finite & ((x2 <= x1) | (y2 <= y1)), "has an empty box: x2 must exceed x1 and y2 exceed y1"),
+            (finite & ((x1 < 0) | (y1 < 0) | (x2 > w) | (y2 > h)),
+             f"has a box outside its {w}x{h} image (boxes are x1, y1, x2, y2 within 0..{w} and 0..{h})"),
+            (self.labels < 0, "has a negative label"),
+        ]
+        if num_classes is not None:
+            problems.append((self.labels >= num_classes,
+                             f"has a label outside the {num_classes} class{'es' * (num_classes != 1)} (labels are "
+                             f"0..{num_classes - 1})"))
+        for bad, what in problems:
+            if bool(bad.any()):
+                row = int(torch.nonzero(bad)[0])
+                image = int(torch.searchsorted(self.offsets, torch.tensor(row, device=self.offsets.device),
+                                               right=True)) - 1
+                box = ", ".join(f"{v:g}" for v in self.boxes[row].tolist())
+                where = f"image {image}" + (f" of the {split} split" if split else "")
+                raise UserError(f"{where}, object {row - int(self.offsets[image]) + 1} (box {box}, label "
+                                f"{int(self.labels[row])}) {what}")
+
+    @property
+    def kind(self) -> Literal["detection"]:
+        return "detection"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -72,6 +111,8 @@ class DetectionSplit:
         out = {"boxes": self.boxes[a:b], "labels": self.labels[a:b]}
         if self.masks is not None:
             out["masks"] = self.masks[a:b]
+        if self.difficult is not None:
+            out["difficult"] = self.difficult[a:b]
         return out
 
     @property
@@ -89,11 +130,13 @@ class DetectionSplit:
         rows = torch.repeat_interleave(starts, counts) + within
         offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         return DetectionSplit(self.images[index], self.boxes[rows], self.labels[rows], offsets,
-                              None if self.masks is None else self.masks[rows])
+                              None if self.masks is None else self.masks[rows],
+                              None if self.difficult is None else self.difficult[rows])
 
     def to(self, device: torch.device | str) -> DetectionSplit:
         return DetectionSplit(self.images.to(device), self.boxes.to(device), self.labels.to(device),
-                              self.offsets.to(device), None if self.masks is None else self.masks.to(device))
+                              self.offsets.to(device), None if self.masks is None else self.masks.to(device),
+                              None if self.difficult is None else self.difficult.to(device))
 
 
 @dataclass
@@ -110,9 +153,23 @@ class DetectionDataset:
     citation: str = ""
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name in ("train", "val", "test"):
+            split = getattr(self, name)
+            if split is not None:
+                split.check(len(self.classes), name)
+        if len(self.train) and not len(self.train.boxes):
+            raise UserError(f"the train split of {self.name!r} has no objects at all, so a detector has nothing "
+                            f"to learn but background; give it images with boxes")
+
     @property
     def kind(self) -> Literal["detection"]:
         """"detection", where a classification `Dataset` says "image", "tokens" or "sequence"."""
+        return "detection"
+
+    @property
+    def task(self) -> Literal["detection"]:
+        """"detection", where a classification `Dataset` says multiclass, binary or regression."""
         return "detection"
 
     @property

@@ -41,18 +41,24 @@ def wants_log_scale(values, span: float = LOG_SCALE_SPAN) -> bool:
 
 
 def plot_curves(history: dict[str, list[float]], path: str | os.PathLike, title: str = ""):
-    """Training and validation loss (left) and accuracy (right) against epochs; the loss on a log
+    """Training and validation loss (left) and accuracy (right) against epochs; for a detector, its
+    named losses beside their sum and the validation mAP@0.5 (right). The loss on a log
     scale when it spans more than two orders of magnitude. NaN and infinite values are left out of
     the lines (matplotlib draws a gap). Returns the figure."""
     panels = [("loss", "Loss")] + ([("acc", "Accuracy")] if "acc" in history else [])  # no accuracy: regression
+    if "val_map50" in history:  # a detector: its validation mAP instead of an accuracy
+        panels.append(("map50", "mAP@0.5"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, layout="constrained")
     for ax, (metric, label) in zip(axes[0], panels):
         series = [(metric, "o-", "training"), (f"val_{metric}", "s-", "validation")]
+        if metric == "loss":  # a detector's losses, each beside their sum
+            series += [(key, "--", key.removeprefix("loss_")) for key in history if key.startswith("loss_")]
         drawn = {key: _finite(history[key]) for key, _, _ in series if key in history}
         for key, style, which in series:
             if key in drawn:  # each its own epochs: a series may be shorter (validation added on resume)
                 ys = drawn[key]
-                ax.plot(range(1, len(ys) + 1), ys, style, ms=3, label=f"{which} {label.lower()}")
+                ax.plot(range(1, len(ys) + 1), ys, style, ms=3,
+                        label=which if style == "--" else f"{which} {label if 'mAP' in label else label.lower()}")
         if metric == "loss" and wants_log_scale([y for ys in drawn.values() for y in ys]):
             ax.set_yscale("log")
         ax.set_xlabel("Epoch")

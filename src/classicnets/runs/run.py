@@ -159,9 +159,8 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     cfg.transfer.validate()
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
-    if getattr(data, "kind", None) == "detection":
-        raise UserError(f"{cfg.data} is a detection data set (boxes, not one class per image); `classicnets "
-                        f"train` fits classifiers, and the detection models are not built yet")
+    if data.kind == "detection" or is_detector(cfg.model):
+        return _prepare_detection(cfg, data, device, warn)
     skipped = data.meta.get("skipped") or []
     if skipped:
         warn(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
@@ -190,6 +189,72 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
                                                               dataclasses.fields(cfg.augment)})
     torch.manual_seed(cfg.train.seed)
     return Prepared(cfg, data, model, normalization, device, record)
+
+
+def is_detector(name: str) -> bool:
+    """Whether registered model `name` is a detector (`ModelInfo.task == "detection"`)."""
+    from ..zoo import model_info
+
+    return getattr(model_info(name), "task", None) == "detection"
+
+
+def _prepare_detection(cfg: RunConfig, data, device, warn: Log) -> Prepared:
+    """`prepare` for a detector on detection data (`detection.train`): a classifier on boxes, or a
+    detector on one class per image, is refused with one sentence."""
+    import torch
+
+    from ..detection.train import check_augment
+
+    if not is_detector(cfg.model):
+        raise UserError(f"{cfg.data} is a detection data set (boxes, not one class per image) and {cfg.model} is a "
+                        f"classifier; train a detection model on it, e.g. --model faster_rcnn")
+    if data.kind != "detection":
+        raise UserError(f"{cfg.model} is a detection model and {cfg.data} has one class per image, not boxes; "
+                        f"train it on a detection data set, e.g. --data digit_boxes")
+    if cfg.transfer.enabled:
+        raise UserError("the transfer learning options (--weights, --head, --freeze, --unfreeze-top, --features) "
+                        "apply to classifiers, not to detection models")
+    from ..train import distributed
+    if distributed.current() is not None:
+        raise UserError("detection training runs in one process; leave out --nproc and torchrun")
+    check_augment(cfg.augment)
+    if cfg.augment.enabled:
+        cfg.augment.check_image_size(*data.input_shape[1:])
+    empty = int((data.train.counts == 0).sum())
+    if empty:
+        warn(f"{empty:,} of the {len(data.train):,} training images have no objects; they teach the "
+             f"background only")
+    model = build_detector(cfg, data)
+    normalization = data.normalization(cfg.train.normalize)
+    torch.manual_seed(cfg.train.seed)
+    return Prepared(cfg, data, model, normalization, device)
+
+
+def build_detector(cfg: RunConfig, data) -> Any:
+    """The run's detector, initialised from the run's seed, with the data's classes, channels and image
+    size where its builder takes them, run once on a blank image of the data's size."""
+    import torch
+
+    from ..zoo import create, model_info
+
+    user_args = dict(cfg.model_args)
+    cfg.model_args = fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_classes)
+    if "num_classes" in user_args and model_info(cfg.model).arguments().get("num_classes") is not None \
+            and user_args["num_classes"] != data.num_classes:
+        raise UserError(f"--arg num_classes={user_args['num_classes']} does not fit the data: {data.name} has "
+                        f"{data.num_classes} object classes; leave num_classes out and it follows the data")
+    model = create(cfg.model, seed=cfg.train.seed, **cfg.model_args)
+    c, h, w = data.input_shape
+    try:  # one forward pass on the data's image size: a clear error now if it does not fit
+        with torch.no_grad(), torch.random.fork_rng():
+            model.eval()
+            model(torch.zeros(1, c, h, w))
+    except (RuntimeError, ValueError) as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{cfg.model} cannot run on {data.name}'s {c}x{h}x{w} images: {detail.rstrip('.')}") from None
+    finally:
+        model.train()
+    return model
 
 
 # -- the run directory ----------------------------------------------------------------------------
@@ -292,7 +357,7 @@ def _wall_clock():
 
 def _card(p: Prepared) -> rundir.ModelCard:
     cfg, data = p.config, p.data
-    vocab = data.vocab.truncated().to_dict() if data.vocab is not None else None
+    vocab = data.vocab.truncated().to_dict() if getattr(data, "vocab", None) is not None else None
     return rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
                             p.normalization.to_dict() if p.normalization else None, cfg.data,
                             cfg.data_args, data.task, vocab, cfg.transfer.head or None)
@@ -304,6 +369,10 @@ def _fit(p: Prepared, callbacks: list, resume: str | None, log: Log):
     from ..train.engine import fit
 
     cfg = p.config
+    if p.data.kind == "detection":
+        from ..detection.train import fit_detection
+        return fit_detection(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
+                             callbacks=callbacks, resume=resume, log=log)
     if not cfg.transfer.features:
         return fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
                    callbacks=callbacks, resume=resume)
@@ -334,6 +403,9 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     from ..transfer.features import extract
     from ..transfer.heads import Transferred, base_of
 
+    if is_detector(cfg.model):
+        raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
+                        f"base's features (e.g. mobilenet_v2)")
     p = prepare(cfg, warn=warn)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
     return extract(base.to(p.device), p.data, p.normalization, _feature_identity(p), p.device, log=log)
@@ -361,7 +433,16 @@ def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | 
     results: dict[str, Any] = {"epochs": len(history.epoch), "wall_time_s": round(wall_time_s, 3)}
     if "skipped" in history.history:  # --on-nonfinite skip: steps without an update
         results["skipped_steps"] = int(sum(history.history["skipped"]))
-    if p.data.test is not None:
+    if p.data.test is not None and p.data.kind == "detection":
+        from ..detection.evaluate import evaluate_detector
+        from ..detection.train import EVAL_BATCH_CAP
+        scores = evaluate_detector(p.model, p.data.test, normalization=p.normalization, classes=p.data.classes,
+                                   batch_size=min(p.config.train.eval_batch_size, EVAL_BATCH_CAP))
+        results.update(scores.to_dict("test_"))
+        masks = f" - mask mAP@0.5 {scores.extra['mask_map50']:.4f}" if "mask_map50" in scores.extra else ""
+        log(f"Test: mAP@0.5 {scores.map50:.4f} - COCO mAP@[.5:.95] {scores.coco_map:.4f}{masks} "
+            f"({len(p.data.test):,} images)")
+    elif p.data.test is not None:
         test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
                         batch_size=p.config.train.eval_batch_size)
         results.update({f"test_{k}": v for k, v in test.items()})

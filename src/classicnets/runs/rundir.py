@@ -82,7 +82,7 @@ class ModelCard:
     normalization: dict[str, Any] | None  # Normalization.to_dict(); None for word ids and sequences
     data: str
     data_args: dict[str, Any] = field(default_factory=dict)
-    task: str = "multiclass"        # multiclass, binary or regression (see train.engine)
+    task: str = "multiclass"        # multiclass, binary or regression (see train.engine), or detection
     vocab: dict[str, Any] | None = None   # data.text.Vocabulary.to_dict() for text models
     head: str | None = None         # transfer.build_head spec of a new head on the model's base
 
@@ -212,7 +212,8 @@ def read_card(run: str | os.PathLike) -> ModelCard:
         (isinstance(card.args, dict), "args must be an object of builder options"),
         (shapes_ok, "input_shape must be 1 to 3 positive integers"),
         (isinstance(card.classes, list) and all(isinstance(c, str) for c in card.classes), "classes must be a list of names"),
-        (card.task in ("multiclass", "binary", "regression"), "task must be multiclass, binary or regression"),
+        (card.task in ("multiclass", "binary", "regression", "detection"),
+         "task must be multiclass, binary, regression or detection"),
         (isinstance(card.data_args, dict), "data_args must be an object"),
         (card.vocab is None or isinstance(card.vocab, dict), "vocab must be an object"),
         (card.head is None or isinstance(card.head, str), "head must be a head spec"),

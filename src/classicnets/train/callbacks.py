@@ -65,7 +65,8 @@ class Meter:
 def _improved(monitor: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
     if best is None:
         return not math.isnan(value)
-    return value > best + min_delta if monitor.endswith("acc") else value < best - min_delta
+    higher = monitor.endswith(("acc", "map50"))  # accuracy and mAP rise, losses fall
+    return value > best + min_delta if higher else value < best - min_delta
 
 
 class EarlyStopping(Callback):

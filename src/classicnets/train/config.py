@@ -33,7 +33,7 @@ class TrainConfig:
     val_split_mode: Literal["stratified", "last"] = "stratified"  # stratified and seeded, or the last fraction of the arrays before shuffling (Keras's validation_split)
     validate_on: Literal["val", "test"] = "val"  # validate each epoch on the validation split, or on the test split (Keras's validation_data=(x_test, y_test))
     early_stopping: int = 0           # patience in epochs without improvement of `monitor`; 0 disables
-    monitor: Literal["val_loss", "val_acc", "loss", "acc"] = "val_loss"  # for early stopping and keep_best
+    monitor: Literal["val_loss", "val_acc", "loss", "acc", "val_map50"] = "val_loss"  # for early stopping and keep_best (val_map50: detection, VOC mAP@0.5)
     keep_best: bool = False           # end with the weights of the best epoch by `monitor`
     seed: int = 0                     # seeds weights, data order, augmentation and dropout
     device: str = "auto"              # "auto" (cuda when present, else cpu), "cpu", "cuda", "cuda:1", ...

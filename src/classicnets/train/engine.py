@@ -122,7 +122,8 @@ class Trainer:
         cuda = self.device.type == "cuda"
         self.model = model.to(self.device)
         self.task = task
-        images = train.kind == "image"
+        self.scored = task != "regression"  # whether the task has an accuracy to count
+        images = train.kind in ("image", "detection")
         self.memory_format = torch.channels_last if cuda and images else torch.contiguous_format
         if cuda and images:
             self.model.to(memory_format=torch.channels_last)
@@ -136,19 +137,11 @@ class Trainer:
             else contextlib.nullcontext
         self.normalization = normalization
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        aug = Augmenter(augment) if augment is not None and augment.enabled and images else None
-        self.train_loader = BatchLoader(train, cfg.batch_size, device=self.device, shuffle=True,
-                                        normalization=normalization, generator=self.generator, augment=aug)
         self.part = (self.dist.rank, self.dist.world_size) if self.dist is not None else None
         self.num_train, self.num_val = len(train), len(val) if val is not None else 0
-        if self.dist is not None:  # each process validates its part; dropout draws its own
-            if val is not None:
-                lo, hi = distributed.shard(len(val), *self.part)
-                val = Split(val.x[lo:hi], val.y[lo:hi])
-            if self.dist.rank:
-                torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank))
-        self.val_loader = (BatchLoader(val, cfg.eval_batch_size, device=self.device,
-                                       normalization=normalization) if val is not None else None)
+        if self.dist is not None and self.dist.rank:  # dropout draws its own
+            torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank))
+        self.train_loader, self.val_loader = self.make_loaders(train, val, normalization, augment)
         self.steps_per_epoch = len(self.train_loader)
         self.epochs = cfg.epochs
         self.optimizer = make_optimizer(self.model, cfg)
@@ -164,6 +157,35 @@ class Trainer:
         # on CUDA and across processes, flags stay on the device and are read every CHECK_STEPS steps
         self.check_each_step = cfg.on_nonfinite == "skip" or (self.dist is None and not cuda)
         self.watch = None if self.check_each_step else NonFiniteWatch(distributed.CHECK_STEPS, self.device)
+
+    def make_loaders(self, train: Split, val: Split | None, normalization: Normalization | None,
+                     augment: AugmentConfig | None) -> tuple[BatchLoader, BatchLoader | None]:
+        """The training loader (shuffled, augmented, drawing from `self.generator`) and the validation
+        loader; with several processes each validates its part. A subclass training on other data
+        (`detection.train`) gives loaders with the same `draw_order` / `batches` / `len`."""
+        cfg = self.config
+        aug = Augmenter(augment) if augment is not None and augment.enabled and train.kind == "image" else None
+        train_loader = BatchLoader(train, cfg.batch_size, device=self.device, shuffle=True,
+                                   normalization=normalization, generator=self.generator, augment=aug)
+        if val is not None and self.dist is not None:
+            lo, hi = distributed.shard(len(val), *self.part)
+            val = Split(val.x[lo:hi], val.y[lo:hi])
+        val_loader = (BatchLoader(val, cfg.eval_batch_size, device=self.device, normalization=normalization)
+                      if val is not None else None)
+        return train_loader, val_loader
+
+    def step_loss(self, xb, yb, loss_fn) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
+        """One training batch through the model: (the loss to minimise, the model's outputs for the
+        accuracy, the loss's named parts, {} where it is one term). A detector (`detection.train`)
+        returns its sum of losses, None and the losses by name."""
+        logits = self.forward(xb)                                    # (batch, [time,] outputs)
+        return loss_fn(logits, yb), logits, {}
+
+    def validate(self) -> dict[str, float]:
+        """Metrics on the validation split, named without their "val_" prefix."""
+        if self.dist is None:
+            return run_eval(self.model, self.val_loader, self.autocast, task=self.task)
+        return self.dist.evaluate(self.model, self.val_loader, self.autocast, self.task)
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -229,13 +251,13 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_epoch(self, batch_callbacks: list[Callback]) -> dict[str, float]:
-        model, opt, sched, fwd = self.model, self.optimizer, self.scheduler, self.forward
+        model, opt, sched = self.model, self.optimizer, self.scheduler
         task, dist = self.task, self.dist
         # one process: the batch's mean loss. Several: this process's part summed, then scaled below
         loss_fn = make_loss(task, self.config.label_smoothing, "mean" if dist is None else "sum")
         world, bs, num_train = (dist.world_size if dist is not None else 1), self.config.batch_size, self.num_train
-        per_example = math.prod(self.train_loader.y.shape[1:])  # target values per example
-        scored = task != "regression"
+        per_example = math.prod(self.train_loader.y.shape[1:]) if dist is not None else 1  # target values per example
+        scored = self.scored
         clip_norm, clip_value = self.config.clip_norm, self.config.clip_value
         params = [p for p in model.parameters() if p.requires_grad]
         meter = Meter(self.steps_per_epoch)
@@ -243,7 +265,7 @@ class Trainer:
         pos = self.position or EpochPosition.start(self.train_loader.draw_order(), self.device)
         self.position = None
         order, loss_sum, correct, first = pos.order, pos.loss_sum, pos.correct, pos.first
-        seen, targets, skipped = pos.seen, pos.targets, pos.skipped
+        seen, targets, skipped, part_sums = pos.seen, pos.targets, pos.skipped, pos.parts
         check_each, watch = self.check_each_step, self.watch
         next_check = self._next_check(pos.step)
         model.train()
@@ -251,9 +273,8 @@ class Trainer:
             if self.memory_format is torch.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                logits = fwd(xb)                                         # (batch, [time,] outputs)
-                loss = loss_fn(logits, yb)
-            n = yb.shape[0]
+                loss, logits, parts = self.step_loss(xb, yb, loss_fn)
+            n = len(yb)
             count = n
             if dist is not None:  # DDP averages gradients over processes: make that the global batch's mean
                 count = min(bs, num_train - step * bs) / world
@@ -279,6 +300,8 @@ class Trainer:
                 if first is None:
                     first = loss.detach() / world  # read once, at the epoch's end: no sync per step
                 loss_sum += loss.detach() * count
+                for name, part in parts.items():  # a detector's losses, each summed as the loss is
+                    part_sums[name] = part_sums.get(name, 0.0) + part.detach().float() * count
                 seen += n
                 if scored:
                     correct += (predictions(task, logits.detach(), yb.shape) == yb).sum()
@@ -292,7 +315,7 @@ class Trainer:
                 testhooks.pause_point("step")
             if step + 1 >= next_check or (self.stop_signal is not None and dist is None):
                 next_check = self._check_point(EpochPosition(order, step + 1, loss_sum, correct, seen, targets,
-                                                             first, skipped))
+                                                             first, skipped, part_sums))
         if dist is not None:  # the epoch's sums over all processes
             has_first = first is not None
             loss_total, right, seen, targets, first_total = dist.all_sum(
@@ -304,6 +327,7 @@ class Trainer:
             raise UserError(f"every step of epoch {self.epoch + 1} had a non-finite loss, so nothing was learnt; "
                             f"lower the learning rate (now {self.config.lr:g}) or check the inputs' normalisation")
         logs = {"loss": loss_sum.item() / seen}
+        logs.update({f"loss_{name}": float(v) / seen for name, v in part_sums.items()})
         if self.initial_loss is None and first is not None:
             self.initial_loss = float(first)
         if scored:
@@ -393,9 +417,7 @@ class Trainer:
                 logs = self.train_epoch(batch_cbs)
                 self.check_loss(epoch, logs["loss"])
                 if self.val_loader is not None:
-                    val = (run_eval(self.model, self.val_loader, self.autocast, task=self.task) if self.dist is None
-                           else self.dist.evaluate(self.model, self.val_loader, self.autocast, self.task))
-                    logs.update({f"val_{k}": v for k, v in val.items()})
+                    logs.update({f"val_{k}": v for k, v in self.validate().items()})
                 logs["lr"] = self.optimizer.param_groups[0]["lr"]
                 self.history.append(epoch, logs)
                 self.epoch = epoch + 1
@@ -481,6 +503,9 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
                         f"set val_split or monitor 'loss'")
     normalization = normalization or default_normalization(data, config.normalize)
     task = task or task_of(data)
+    if config.monitor == "val_map50" and (config.early_stopping or config.keep_best):
+        raise UserError("--monitor val_map50 is the mAP of a detection run; a classifier monitors val_loss, "
+                        "val_acc, loss or acc")
     if task == "regression" and config.monitor.endswith("acc") and (config.early_stopping or config.keep_best):
         raise UserError(f"a regression task has no accuracy to monitor; use --monitor val_loss or loss")
     torch.manual_seed(config.seed)  # weights are initialised by the caller, dropout draws from here

@@ -7,7 +7,7 @@ count; the epoch's metrics by the running sums. Those are what a mid-epoch check
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ class EpochPosition:
     targets: int = 0               # predicted values in them (examples x time steps for per-step targets)
     first: torch.Tensor | None = None  # () the loss of the epoch's first step taken
     skipped: int = 0               # steps skipped for a non-finite loss (--on-nonfinite skip)
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)  # a detector's named losses: () sums so far
 
     @classmethod
     def start(cls, order: torch.Tensor | None, device: torch.device) -> EpochPosition:
@@ -32,7 +33,8 @@ class EpochPosition:
 
     def to_state(self) -> dict[str, Any]:
         return {"order": self.order, "step": self.step, "loss_sum": self.loss_sum, "correct": self.correct,
-                "seen": self.seen, "targets": self.targets, "first": self.first, "skipped": self.skipped}
+                "seen": self.seen, "targets": self.targets, "first": self.first, "skipped": self.skipped,
+                "parts": dict(self.parts)}
 
     @classmethod
     def from_state(cls, s: dict[str, Any], device: torch.device, num_train: int, steps: int) -> EpochPosition:
@@ -47,7 +49,9 @@ class EpochPosition:
         return cls(order.to(device) if order is not None else None, int(s["step"]),
                    s["loss_sum"].to(device=device, dtype=torch.float32),
                    s["correct"].to(device=device, dtype=torch.int64), int(s["seen"]), int(s["targets"]),
-                   first.to(device) if first is not None else None, int(s["skipped"]))
+                   first.to(device) if first is not None else None, int(s["skipped"]),
+                   {k: torch.as_tensor(v).to(device=device, dtype=torch.float32)
+                    for k, v in (s.get("parts") or {}).items()})
 
 
 def nonfinite_message(value: float, epoch: int, step: int, steps: int, lr: float) -> str:

@@ -19,7 +19,7 @@ from rich.table import Column
 
 from .callbacks import Callback, Meter
 
-SHOWN = ("loss", "acc", "val_loss", "val_acc")
+SHOWN = ("loss", "acc", "val_loss", "val_acc", "val_map50")  # val_map50: a detector's VOC mAP@0.5
 
 
 def format_value(v: float, decimals: int = 4) -> str:

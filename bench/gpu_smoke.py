@@ -16,7 +16,8 @@ prints it), so a session with a GPU for a few minutes gets every answer from one
 - `sigterm`: SIGTERM at a chosen step (the test hook holds the process there), exit 143, `--resume`,
   and the result against an uninterrupted run (reported: cuDNN's kernels need not be bit-exact);
 - `ops`: the detection operators against torchvision's compiled ones (CPU and CUDA kernels);
-- `detectors`: each registered detection model's training step and inference on the GPU.
+- `detectors`: each registered detection model's training step and inference on the GPU;
+- `detect_cli`: faster_rcnn and mask_rcnn on digit_boxes through `train`, `evaluate` and `predict`.
 
     python bench/gpu_smoke.py --out /tmp/smoke        # needs a CUDA GPU
     python bench/gpu_smoke.py --out /tmp/smoke --only ops,fp32
@@ -252,8 +253,37 @@ def check_detectors(tmp: Path) -> dict:
     return {"ok": all(v["ok"] for v in out.values()), "models": out}
 
 
+def check_detect_cli(tmp: Path) -> dict:
+    """faster_rcnn and mask_rcnn through `classicnets train / evaluate / predict` with the CUDA defaults."""
+    from PIL import Image
+
+    from classicnets.detection.data import load_digit_boxes
+    image = tmp / "canvas.png"
+    Image.fromarray(load_digit_boxes(train=1, val=0, test=1).test.images[0, 0].numpy()).save(image)
+    out = {}
+    for model, epochs in (("faster_rcnn", DETECT_EPOCHS), ("mask_rcnn", 1)):
+        run = tmp / model
+        rc, text, s = sh([*CLI, "train", "--model", model, "--data", "digit_boxes", "--epochs", str(epochs),
+                          "--device", DEVICE, "-q", "--out", str(run), *DETECT_ARGS], timeout=400)
+        r = {"rc": rc, "seconds": s, "output": text[-700:]}
+        if rc == 0:
+            r["results"] = {k: v for k, v in results(run).items() if "map" in k or "loss" in k}
+            rc2, text2, _ = sh([*CLI, "evaluate", str(run)])
+            rc3, text3, _ = sh([*CLI, "predict", str(run), str(image), "--out", str(tmp / f"{model}.png")])
+            r.update(evaluate_rc=rc2, evaluate=text2[-900:], predict_rc=rc3, predict=text3[-400:],
+                     drawn=(tmp / f"{model}.png").exists())
+        out[model] = r
+    ok = all(v["rc"] == 0 and v.get("evaluate_rc") == 0 and v.get("predict_rc") == 0 and v.get("drawn")
+             for v in out.values())
+    return {"ok": ok, **out}
+
+
+DETECT_EPOCHS = 4
+DETECT_ARGS = ["--optimizer", "adamw", "--lr", "3e-3", "--weight-decay", "1e-4", "--batch-size", "8"]
+
 CHECKS = {"defaults": check_defaults, "fp32": check_fp32, "nccl_sync_bn": check_nccl_sync_bn,
-          "nonfinite": check_nonfinite, "sigterm": check_sigterm, "ops": check_ops, "detectors": check_detectors}
+          "nonfinite": check_nonfinite, "sigterm": check_sigterm, "ops": check_ops, "detectors": check_detectors,
+          "detect_cli": check_detect_cli}
 
 
 def main() -> None:

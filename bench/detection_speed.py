@@ -34,6 +34,7 @@ import time
 import torch
 
 from classicnets.detection.data import load_digit_boxes
+from classicnets.detection.ops import box_iou
 from classicnets.detection.proposals import ProposalCache, proposals_for
 from classicnets.train.engine import describe_machine
 from classicnets.zoo import create, parameter_count
@@ -94,9 +95,11 @@ def main() -> None:
     search = proposals_for(data.test, cache=ProposalCache())  # the selective search R-CNN and Fast R-CNN run
     search_s = (time.perf_counter() - t0) / a.images
     regions = statistics.mean(len(p) for p in search)
+    best = torch.cat([box_iou(t["boxes"], p).amax(1) for t, p in zip(data.test.targets, search)])  # per object
+    recall = float((best >= 0.5).float().mean())
     train_props = proposals_for(data.train, cache=ProposalCache())
     print(f"digit_boxes, {a.images} test images (64x64), one at a time; selective search {1000 * search_s:.1f} ms "
-          f"per image, {regions:.0f} proposals per image")
+          f"per image, {regions:.0f} proposals per image, recall of the {len(best)} objects at IoU 0.5: {recall:.3f}")
     rows = {}
     for name in a.models.split(","):
         model = create(name, seed=0)
@@ -123,7 +126,7 @@ def main() -> None:
         with open(a.out, "w") as f:
             json.dump({"machine": describe_machine(torch.device("cpu")), "threads": torch.get_num_threads(),
                        "load_average": os.getloadavg(), "images": a.images, "selective_search_ms": 1000 * search_s,
-                       "proposals_per_image": regions, "models": rows}, f, indent=1)
+                       "proposals_per_image": regions, "recall50": recall, "models": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

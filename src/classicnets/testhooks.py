@@ -1,7 +1,8 @@
 """Pause points for crash tests: hold a real training process at a chosen place so a test can kill it there.
 
     CLASSICNETS_TEST_PAUSE_AT=<point>:<n>   pause the n-th time (1-based) the process reaches <point>
-    CLASSICNETS_TEST_PAUSE_MARKER=<file>    written (with the process id and the point) once paused
+    CLASSICNETS_TEST_PAUSE_MARKER=<file>    written (with the process id and the point) once paused;
+                                            under torchrun with several processes, <file>.<rank>
 
 Points: `step` (a training step has finished: model, optimizer and running sums updated) and
 `rename:<file name>` (the file's new content is written and flushed to a temporary sibling, not yet
@@ -46,8 +47,11 @@ def pause_point(point: str) -> None:
     marker = os.environ.get("CLASSICNETS_TEST_PAUSE_MARKER")
     if not marker:
         raise ValueError("CLASSICNETS_TEST_PAUSE_AT needs CLASSICNETS_TEST_PAUSE_MARKER")
-    with open(marker + ".tmp", "w") as f:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun gives every process the same environment
+        marker += "." + os.environ.get("RANK", "0")
+    tmp = f"{marker}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
         f.write(f"{os.getpid()} {point}:{n}\n")
-    os.replace(marker + ".tmp", marker)  # the test never reads half a marker
+    os.replace(tmp, marker)  # the test never reads half a marker
     while os.path.exists(marker):  # until killed, or released by the test deleting the marker
         time.sleep(0.02)

@@ -94,16 +94,6 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     assert "Traceback" not in out and out.count("Test: loss") == 1  # rank 0 alone speaks
 
 
-# torchrun gives every process the same environment: this entry point gives each its own pause marker
-# (CLASSICNETS_TEST_PAUSE_MARKER.<rank>), so that the test knows when both are held, and releases both.
-MARKER_PER_RANK = """
-import os, sys
-os.environ["CLASSICNETS_TEST_PAUSE_MARKER"] += "." + os.environ["RANK"]
-from classicnets.cli import run_cli
-sys.exit(run_cli(sys.argv[1:]))
-"""
-
-
 def wait_for(condition, proc, lines, timeout=240):
     """Poll `condition` until it holds; fail with the output so far if `proc` ends or time runs out."""
     deadline = time.monotonic() + timeout
@@ -142,9 +132,8 @@ def test_a_checkpoint_resumes_under_another_world_size(tmp_path, monkeypatch):
     # Both processes are held after their third step, the signal goes to torchrun, and once torchrun has
     # passed it on to both they are let go: they agree to stop at their next check, the first of every
     # CHECK_STEPS steps or the epoch's last step, whichever comes first.
-    (tmp_path / "marker_per_rank.py").write_text(MARKER_PER_RANK)
-    b, marker = tmp_path / "b", tmp_path / "paused"
-    proc = torchrun(2, *ARGS, "--out", b, entry=[tmp_path / "marker_per_rank.py"], cwd=tmp_path,
+    b, marker = tmp_path / "b", tmp_path / "paused"  # each process pauses at its own paused.<rank>
+    proc = torchrun(2, *ARGS, "--out", b, cwd=tmp_path,
                     start_new_session=True,
                     env={"CLASSICNETS_TEST_PAUSE_AT": "step:3", "CLASSICNETS_TEST_PAUSE_MARKER": str(marker)})
     lines = []

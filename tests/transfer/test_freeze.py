@@ -67,7 +67,7 @@ def test_unfreeze_top_thaws_the_last_blocks_and_base_lr_gets_its_own_group():
 def test_every_image_model_splits_into_base_and_head():
     for name in cn.list_models():
         info = cn.zoo.model_info(name)
-        if len(info.input_shape) != 3:
+        if len(info.input_shape) != 3 or info.task != "classification":  # detectors have no classifier head
             continue
         with torch.device("meta"):
             model = cn.create(name)
@@ -96,28 +96,90 @@ def test_freeze_patterns_and_mistakes():
         freeze(model, "nosuch*")
 
 
-def test_a_frozen_base_from_digits_0_to_4_learns_5_to_9_from_three_labels_per_class(digits):
-    """A ConvNet trained on digits 0-4; its base frozen, a new head trained on 5-9 with 3 labelled
-    examples per class. Measured beside the same network trained from scratch on those 15 examples
-    (docs/guide.md quotes both): on 8x8 digits the two are close, so the test asserts what holds:
-    the frozen base's features carry over (far above chance) and only the head learned."""
-    from classicnets.data import AugmentConfig
-    tr, te = digits.train, digits.test
-    norm = digits.normalization()
-    low, high = tr.y < 5, te.y >= 5
-    few = torch.cat([torch.nonzero(tr.y == c).flatten()[:3] for c in range(5, 10)])
-    target, test = (tr.x[few], tr.y[few] - 5), (te.x[high], te.y[high] - 5)
-    source = cn.create("lenet", num_classes=5, seed=0)
-    fit(source, (tr.x[low], tr.y[low]), TrainConfig(epochs=30, batch_size=64, seed=0), normalization=norm,
-        augment=AugmentConfig(translate=1))
-    base_before = {k: v.clone() for k, v in source.features.state_dict().items()}
-    model = with_head(source, "flatten,dense:64:relu,dense", 5, (1, 8, 8))
-    freeze(model, "base")
-    cfg = TrainConfig(epochs=10, batch_size=8, lr=3e-3, seed=0, schedule="constant")
-    fit(model, target, cfg, normalization=norm)
-    acc = cn.evaluate(model, test, normalization=norm)["acc"]
-    assert acc > 0.7, acc  # chance is 0.2
-    assert all(torch.equal(v, model.base.features.state_dict()[k]) for k, v in base_before.items())
+def test_digits_0_to_4_on_a_canvas_transfer_to_5_to_9_and_win_against_scratch(digits):
+    """Issue 11's offline demonstration (classicnets.transfer.demo; docs/guide.md quotes the full run):
+    digits 0-4 placed at random places and sizes on noisy 24x24 canvases train a global-max-pooling
+    ConvNet; its base frozen, a linear head is trained on 5-9 from 3 labelled canvases per class,
+    beside the same network trained from scratch on those 15 canvases. Half the demo's source
+    training, 2 seeds: measured over seeds 0-7 at these settings the transferred network won every
+    seed by 5.7-21.5 points (seeds 0 and 1: 12.4 and 18.1), a frozen random base lost to it by
+    23-36 points, and fine-tuning the 0-4 network beat scratch on every seed."""
+    from classicnets.transfer.demo import DigitsTransfer
+    demo = DigitsTransfer(labels=3, seeds=2, source_epochs=3, shift=0).run(digits)
+    acc, m = demo.acc, demo.means()
+    assert set(acc) == {"scratch", "frozen", "random base", "fine-tuned"} and all(len(v) == 2 for v in acc.values())
+    for seed, (frozen, scratch) in enumerate(zip(acc["frozen"], acc["scratch"])):
+        assert frozen > scratch + 0.05, (seed, acc)  # the transferred network wins on every seed
+    assert m["frozen"] > m["scratch"] + 0.10, m     # by a clear margin on average
+    assert m["frozen"] > m["random base"] + 0.15, m  # what wins is the 0-4 training, not the frozen architecture
+    assert m["fine-tuned"] > m["scratch"] + 0.05, m
+    assert max(acc["random base"]) < 0.45, acc      # chance is 0.2
+
+
+def test_on_centred_8x8_digits_the_same_transfer_does_not_win(digits):
+    """The demo's second setting (`DigitsTransfer.centred()`): lenet trained on the plain 8x8 digits
+    0-4, its base frozen, a linear head trained on 5-9 from 3 labelled examples per class, beside the
+    same network trained from scratch on those 15 examples, over 3 seeds. What holds, and what the
+    guide states: the frozen features carry over (far above chance) but do not beat scratch, and
+    are no better than a frozen *random* base (a base trained on five classes learns features for
+    those five); fine-tuning the whole network from the 0-4 weights ties with scratch."""
+    from classicnets.transfer.demo import DigitsTransfer
+    demo = DigitsTransfer.centred(labels=3, seeds=3, source_epochs=15).run(digits)
+    m = demo.means()
+    assert set(demo.acc) == {"scratch", "frozen", "random base", "fine-tuned"}
+    assert all(len(v) == 3 for v in demo.acc.values())
+    assert min(demo.acc["frozen"]) > 0.7, demo.acc  # chance is 0.2
+    assert min(demo.acc["scratch"]) > 0.7, demo.acc
+    assert m["frozen"] < m["scratch"] + 0.02, m  # transfer does not win on these digits
+    assert m["frozen"] < m["random base"] + 0.01, m  # the 0-4 base knows no more about 5-9 than random filters
+    assert abs(m["fine-tuned"] - m["scratch"]) < 0.03, m
+
+
+def test_digits_are_placed_on_canvases_with_their_ink_kept_and_the_demo_refuses_bad_settings(digits):
+    from classicnets.transfer.demo import DigitsTransfer, place_digits
+    x = digits.train.x[:64]
+    g = torch.Generator().manual_seed(0)
+    canvases = place_digits(x, 24, (8, 20), 0.0, g)
+    assert canvases.shape == (64, 1, 24, 24) and canvases.dtype == torch.uint8
+    ink = (canvases.float() / 255).sum((1, 2, 3)) / (x.float() / 16).sum((1, 2, 3))  # area scale (side / 8)^2
+    assert ink.min() > 0.9 and ink.max() < (20 / 8) ** 2 * 1.1, ink
+    rows, cols = (canvases[:, 0] > 0).any(2), (canvases[:, 0] > 0).any(1)
+    extent = torch.maximum(rows.sum(1), cols.sum(1))  # inked extent: the side, half a digit pixel more each way, +1
+    assert extent.max() <= 20 * 9 / 8 + 1 and extent.float().std() > 2, extent  # sizes vary
+    where = torch.stack([rows.float().argmax(1), cols.float().argmax(1)], 1)
+    assert len(torch.unique(where, dim=0)) > 40  # places vary
+    assert torch.equal(place_digits(x, 24, (8, 20), 0.1, torch.Generator().manual_seed(1)),
+                       place_digits(x, 24, (8, 20), 0.1, torch.Generator().manual_seed(1)))  # seeded
+    noisy = place_digits(x, 24, (8, 20), 0.2, torch.Generator().manual_seed(0))
+    assert (noisy[canvases == 0] > 0).float().mean() > 0.3  # noise on the background
+    with pytest.raises(UserError, match="--digit-sizes"):
+        DigitsTransfer(digit_sizes=(8, 30)).validate()
+    with pytest.raises(UserError, match="--noise"):
+        DigitsTransfer(noise=-0.1).validate()
+    from classicnets.transfer.demo import main
+    assert main(["--setting", "centred", "--noise", "0.1"]) == 2  # refused before anything trains
+    assert main(["--canvas", "0"]) == 2
+
+
+def test_the_demo_trains_only_the_head_of_a_frozen_base_and_refuses_bad_settings(digits):
+    from classicnets.transfer.demo import DigitsTransfer, HEADS, few_examples, train_few
+    few = few_examples(digits.train, range(5, 10), 2, seed=0)
+    assert torch.equal(torch.bincount(digits.train.y[few], minlength=10)[5:], torch.full((5,), 2))
+    model = freeze(with_head(cn.create("lenet", num_classes=5, seed=0), HEADS["centred"], 5, (1, 8, 8)), "base")
+    base_before = {k: v.clone() for k, v in model.base.state_dict().items()}
+    head_before = [p.clone() for p in model.head.parameters()]
+    train_few(model, (digits.train.x[few], digits.train.y[few] - 5), digits.normalization(), steps=5, lr=3e-3, seed=0)
+    assert all(torch.equal(v, model.base.state_dict()[k]) for k, v in base_before.items())
+    assert not any(torch.equal(a, b) for a, b in zip(head_before, model.head.parameters()))
+    with pytest.raises(UserError, match="--labels"):
+        DigitsTransfer(labels=0).validate()
+    with pytest.raises(UserError, match="more than the"):
+        few_examples(digits.train, range(5, 10), 200, seed=0)  # about 125 of each digit
+    lines = []
+    DigitsTransfer.centred(seeds=2, acc={"scratch": [0.8, 0.9], "frozen": [0.7, 0.8], "random base": [0.8, 0.8],
+                                         "fine-tuned": [0.9, 0.9]}).render(lines.append)
+    assert lines[2].split() == ["scratch", "0.800", "0.900", "0.850"]
+    assert "frozen 0-4 base) 0.750, from scratch 0.850 (-10.0 points)" in lines[-1]
 
 
 def test_summary_of_the_course_frozen_mobilenet_with_its_head(cli):

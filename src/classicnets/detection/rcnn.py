@@ -57,10 +57,10 @@ from torch import nn
 
 from ..errors import UserError
 from ..zoo.registry import model_info, register_model
-from .ops import batched_nms, box_iou, decode_boxes, encode_boxes
+from .ops import box_iou, decode_boxes, encode_boxes
 from .proposals import ProposalCache, SelectiveSearchConfig
-from .roi_heads import check_inputs
-from .rpn import SMOOTH_L1_BETA, split_per_image
+from .roi_heads import check_inputs, select_detections
+from .rpn import SMOOTH_L1_BETA
 
 LINEAR_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # target scaling of the jointly trained box layer (Fast R-CNN's)
 RIDGE_BOX_WEIGHTS = (1.0, 1.0, 1.0, 1.0)     # the paper's ridge regression fits the plain deltas
@@ -284,17 +284,7 @@ class RCNN(nn.Module):
         feats = self.features(images, rois, image, cfg.chunk)                          # (N, F), chunked
         scores = self.scores(feats)                                                     # (N, K)
         boxes = decode_boxes(self.bbox_pred(feats), rois, self.box_weights).view(len(rois), k, 4)
-        height, width = images.shape[-2:]
-        boxes = torch.stack((boxes[..., 0].clamp(0, width), boxes[..., 1].clamp(0, height),
-                             boxes[..., 2].clamp(0, width), boxes[..., 3].clamp(0, height)), -1)
-        labels = torch.arange(k, device=rois.device).expand(len(rois), k)
-        image = image[:, None].expand(len(rois), k)
-        ok = (scores > cfg.score_threshold) & ((boxes[..., 2] - boxes[..., 0]) >= 1e-2) \
-            & ((boxes[..., 3] - boxes[..., 1]) >= 1e-2)
-        boxes, scores, labels, image = boxes[ok], scores[ok], labels[ok], image[ok]
-        keep = batched_nms(boxes, scores, image * k + labels, cfg.nms_threshold)      # by decreasing score
-        per_image = split_per_image(boxes[keep], image[keep], b, cfg.detections_per_image, scores[keep], labels[keep])
-        return [{"boxes": bx, "labels": lab, "scores": s} for bx, s, lab in per_image]
+        return select_detections(boxes, scores, image, b, tuple(images.shape[-2:]), cfg)
 
     def trace(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """One whole-image region per image through the network, no data-dependent step: what a

@@ -121,6 +121,27 @@ class MaskPredictor(nn.Module):
         return self.mask_fcn_logits(F.relu(self.conv5_mask(x)))
 
 
+def select_detections(boxes: torch.Tensor, scores: torch.Tensor, image: torch.Tensor, n_images: int,
+                      image_size: tuple[int, int], cfg) -> list[dict[str, torch.Tensor]]:
+    """The detections of `n_images` images from per-class boxes (R, K, 4) and scores (R, K) of R regions
+    (`image`: (R,) each region's image): boxes clipped to the image, kept above `cfg.score_threshold`
+    and at least 0.01 pixel wide and tall, per-class NMS within each image at `cfg.nms_threshold`,
+    the best `cfg.detections_per_image` of each image (R-CNN's and Fast R-CNN's test-time rule)."""
+    k = scores.shape[1]
+    height, width = image_size
+    boxes = torch.stack((boxes[..., 0].clamp(0, width), boxes[..., 1].clamp(0, height),
+                         boxes[..., 2].clamp(0, width), boxes[..., 3].clamp(0, height)), -1)
+    labels = torch.arange(k, device=boxes.device).expand(len(boxes), k)
+    image = image[:, None].expand(len(boxes), k)
+    ok = (scores > cfg.score_threshold) & ((boxes[..., 2] - boxes[..., 0]) >= 1e-2) \
+        & ((boxes[..., 3] - boxes[..., 1]) >= 1e-2)
+    boxes, scores, labels, image = boxes[ok], scores[ok], labels[ok], image[ok]
+    keep = batched_nms(boxes, scores, image * k + labels, cfg.nms_threshold)                # by decreasing score
+    per_image = split_per_image(boxes[keep], image[keep], n_images, cfg.detections_per_image, scores[keep],
+                                labels[keep])
+    return [{"boxes": bx, "labels": lab, "scores": s} for bx, s, lab in per_image]
+
+
 class RoIHeads(nn.Module):
     """Box head (and mask head with `masks=True`) on the RoIs of a feature map of `stride` pixels per cell."""
 
@@ -224,17 +245,7 @@ class RoIHeads(nn.Module):
                                         torch.tensor([len(p) for p in proposals], device=rois.device))
         scores = F.softmax(logits, -1)[:, 1:]                                               # (R, K) no background
         boxes = decode_boxes(deltas, rois, BOX_WEIGHTS).view(len(rois), k + 1, 4)[:, 1:]     # (R, K, 4)
-        height, width = image_size
-        boxes = torch.stack((boxes[..., 0].clamp(0, width), boxes[..., 1].clamp(0, height),
-                             boxes[..., 2].clamp(0, width), boxes[..., 3].clamp(0, height)), -1)
-        labels = torch.arange(k, device=rois.device).expand(len(rois), k)
-        image = image[:, None].expand(len(rois), k)
-        ok = (scores > cfg.score_threshold) & ((boxes[..., 2] - boxes[..., 0]) >= 1e-2) \
-            & ((boxes[..., 3] - boxes[..., 1]) >= 1e-2)
-        boxes, scores, labels, image = boxes[ok], scores[ok], labels[ok], image[ok]
-        keep = batched_nms(boxes, scores, image * k + labels, cfg.nms_threshold)            # by decreasing score
-        per_image = split_per_image(boxes[keep], image[keep], b, cfg.detections_per_image, scores[keep], labels[keep])
-        out = [{"boxes": bx, "labels": lab, "scores": s} for bx, s, lab in per_image]
+        out = select_detections(boxes, scores, image, b, image_size, cfg)
         if self.mask_head is not None:
             logits = self.mask_logits(features, [d["boxes"] for d in out])                  # (D, K, M, M)
             labels_all = torch.cat([d["labels"] for d in out])

@@ -36,9 +36,9 @@ from ..data.augment_config import AugmentConfig
 from ..data.core import Normalization
 from ..errors import UserError
 from ..train import distributed
-from ..train.callbacks import Callback, EarlyStopping, KeepBest
+from ..train.callbacks import Callback
 from ..train.config import TrainConfig
-from ..train.engine import Trainer
+from ..train.engine import Trainer, run_trainer, with_stopping
 from ..train.history import History
 from .data import DetectionDataset, DetectionSplit
 
@@ -333,18 +333,7 @@ def fit_detection(model: nn.Module, data: DetectionDataset, config: TrainConfig 
     proposals = {"train": compute_proposals(model, train, log=log),
                  "val": compute_proposals(model, val, log=log) if val is not None else None}
     torch.manual_seed(config.seed)  # weights are initialised by the caller; the model's sampling draws from here
-    cbs = list(callbacks)
-    if config.early_stopping:
-        cbs.append(EarlyStopping(config.early_stopping, monitor))
-    if config.keep_best:
-        cbs.append(KeepBest(monitor))
-    trainer = DetectionTrainer(model, train, val, config, normalization, augment, cbs, proposals)
-    if resume is not None:
-        trainer.load_checkpoint(resume)
-        if trainer.epoch > config.epochs:
-            raise UserError(f"the checkpoint has already trained {trainer.epoch} epochs; epochs must be at "
-                            f"least {trainer.epoch}")
-    history = trainer.run()
-    history.normalization = normalization
-    return history
+    trainer = DetectionTrainer(model, train, val, config, normalization, augment,
+                               with_stopping(callbacks, config, monitor), proposals)
+    return run_trainer(trainer, resume, normalization)
 

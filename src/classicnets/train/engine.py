@@ -509,15 +509,27 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
     if task == "regression" and config.monitor.endswith("acc") and (config.early_stopping or config.keep_best):
         raise UserError(f"a regression task has no accuracy to monitor; use --monitor val_loss or loss")
     torch.manual_seed(config.seed)  # weights are initialised by the caller, dropout draws from here
+    trainer = Trainer(model, train, val, config, normalization, augment,
+                      with_stopping(callbacks, config, config.monitor), task)
+    return run_trainer(trainer, resume, normalization)
+
+
+def with_stopping(callbacks, config: TrainConfig, monitor: str) -> list[Callback]:
+    """`callbacks` plus the ones the configuration asks for: early stopping and keeping the best epoch."""
     cbs = list(callbacks)
     if config.early_stopping:
-        cbs.append(EarlyStopping(config.early_stopping, config.monitor))
+        cbs.append(EarlyStopping(config.early_stopping, monitor))
     if config.keep_best:
-        cbs.append(KeepBest(config.monitor))
-    trainer = Trainer(model, train, val, config, normalization, augment, cbs, task)
+        cbs.append(KeepBest(monitor))
+    return cbs
+
+
+def run_trainer(trainer: Trainer, resume: str | None, normalization: Normalization | None) -> History:
+    """Resume `trainer` from a checkpoint if asked, train it, and return its history (with the
+    normalisation its inputs had, for evaluate and predict)."""
     if resume is not None:
         trainer.load_checkpoint(resume)
-        if trainer.epoch > config.epochs:
+        if trainer.epoch > trainer.config.epochs:
             raise UserError(f"the checkpoint has already trained {trainer.epoch} epochs; epochs must be at "
                             f"least {trainer.epoch}")
     history = trainer.run()

@@ -170,3 +170,9 @@ def test_faster_rcnn_trains_evaluates_and_predicts(cli, test_image, tmp_path):
     assert code == 0 and "test: mAP@0.5" in out
     code, out, _ = cli("predict", run, test_image, "--score-threshold", "0", "--out", tmp_path / "f.png")
     assert code == 0 and (tmp_path / "f.png").is_file() and re.search(r"detections? with score >= 0 -> ", out)
+    from classicnets.runs import compare
+    row = compare.collect_run(run)  # compare shows the run's mAPs where a classifier's accuracies go
+    results = json.loads((run / "results.json").read_text())
+    assert row.test_map50 == results["test_map50"] and row.best_val_map50 == values["val_map50"]
+    code, out, _ = cli("compare", run)
+    assert code == 0 and "mAP@.5" in out and "accuracies and mAPs in %" in out

@@ -49,6 +49,8 @@ class RunRow:
     best_val_acc: float | None = None     # highest validation accuracy in metrics.csv (0..1)
     best_epoch: int | None = None         # its epoch (1-based)
     test_acc: float | None = None         # results.json (0..1)
+    best_val_map50: float | None = None   # detection runs: highest validation mAP@0.5 in metrics.csv (0..1)
+    test_map50: float | None = None       # detection runs: results.json's test mAP@0.5 (VOC, all-point)
     course_metric: str | None = None      # the metric the course quotes: val_acc, test_acc, loss...
     course_value: float | None = None
     course_epochs: int | None = None      # epochs the course trained for its figure
@@ -242,6 +244,9 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
         epoch = curves["epoch"][i]
         row.best_epoch = int(epoch) if epoch is not None else i + 1
     row.test_acc = _number(results.get("test_acc"))
+    maps = [v for v in curves.get("val_map50") or [] if _number(v) is not None]
+    row.best_val_map50 = max(maps) if maps else None
+    row.test_map50 = _number(results.get("test_map50"))
 
     course = results.get("course")
     if course is not None:
@@ -330,8 +335,8 @@ def format_duration(seconds: float | None) -> str:
 
 # the terminal table: (header, justification); accuracies in %, two lines where a cell holds two things
 TABLE_COLUMNS = [("run", "left"), ("model\ndata", "left"), ("params", "right"), ("epochs\ntime", "right"),
-                 ("best\nval", "right"), ("test", "right"), ("course", "right"), ("diff", "right"),
-                 ("status", "left")]
+                 ("best\nval", "right"), ("test", "right"), ("best val\nmAP@.5", "right"), ("test\nmAP@.5", "right"),
+                 ("course", "right"), ("diff", "right"), ("status", "left")]
 ALWAYS_SHOWN = {"run", "model\ndata", "epochs\ntime", "status"}  # the others when some run has a value
 RUN_MIN_WIDTH, MODEL_WIDTH = 10, 12  # a longer run name or recipe folds onto more lines
 
@@ -352,6 +357,8 @@ def table_cells(r: RunRow) -> list[str]:
         f"{epochs}\n{'~' + time if r.wall_time_source == 'file times' else time}",
         "-" if r.best_val_acc is None else f"{_pct(r.best_val_acc)}\nep {r.best_epoch}",
         _pct(r.test_acc),
+        _pct(r.best_val_map50),
+        _pct(r.test_map50),
         course,
         diff,
         r.status,
@@ -388,7 +395,8 @@ def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, widt
         lines.pop(0)
     while lines and not lines[-1]:
         lines.pop()
-    notes = ["accuracies in %" + (", diff in points: the run's final value minus the course's figure"
+    maps = any(r.test_map50 is not None or r.best_val_map50 is not None for r in rows)
+    notes = [("accuracies and mAPs" if maps else "accuracies") + " in %" + (", diff in points: the run's final value minus the course's figure"
                                   if any(r.diff is not None for r in rows) else "")]
     if any(r.wall_time_source == "file times" for r in rows):
         notes.append("~time: estimated from file times (config.json to the last metrics.csv write)")

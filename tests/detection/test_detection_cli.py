@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from classicnets.cli import run_cli
@@ -131,7 +132,7 @@ def classifier_run(tmp_path_factory):
      "--arg num_classes=3 does not fit the data: digit_boxes has 10 object classes"),
     (["train", "--model", "{stub}", *SMALL, "--keep-best", "--monitor", "val_acc"],
      "a detection run has no val_acc: it is validated by its mAP"),
-    (["train", "--model", "{stub}", *SMALL, "--freeze", "base"], "apply to classifiers, not to detection models"),
+    (["train", "--model", "{stub}", *SMALL, "--freeze", "base"], "--head, --freeze, --unfreeze-top and --features apply to classifiers"),
     (["train", "--model", "{stub}", *SMALL, "--translate", "64"], "--translate 64 shifts 64x64 images"),
     (["train", "--model", "{stub}", "--data", "digit_boxes", "--data-arg", "size=8"], "option size of data set 'digit_boxes'"),
     (["predict", "{det_run}", "{npy}"], "cannot detect objects in"),
@@ -176,3 +177,36 @@ def test_faster_rcnn_trains_evaluates_and_predicts(cli, test_image, tmp_path):
     assert row.test_map50 == results["test_map50"] and row.best_val_map50 == values["val_map50"]
     code, out, _ = cli("compare", run)
     assert code == 0 and "mAP@.5" in out and "accuracies and mAPs in %" in out
+
+
+def test_a_detector_backbone_starts_from_a_classifier_run_weights(cli, tmp_path):
+    """--weights for a detector loads its backbone's zoo model (here a one-channel CIFAR ResNet-20's
+    weights file) and cuts it as the backbone is cut; --head and the like are refused; a file for
+    another architecture (ResNet-20's for ResNet-8) is one sentence, and no run is left."""
+    from classicnets.detection.backbones import BACKBONES
+    from classicnets.runs import rundir
+    from classicnets.zoo import create
+    from safetensors.torch import load_file, save_file
+
+    source = create("resnet20", seed=3, num_classes=10, in_channels=1)
+    weights = tmp_path / "resnet20.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, weights)
+    run = tmp_path / "det"
+    code, _, err = cli("train", "--model", "faster_rcnn", "--arg", "backbone=cifar_resnet20", "--data", "digit_boxes",
+                       "--data-arg", "train=4", "--data-arg", "val=2", "--data-arg", "test=2", "--batch-size", "2",
+                       "--epochs", "1", "--lr", "1e-9", "--weights", weights, "--out", run, "-q")
+    assert code == 0, err
+    assert "backbone cifar_resnet20: loaded" in err
+    expected = BACKBONES["cifar_resnet20"].cut(source).state_dict()
+    trained = load_file(run / "model.safetensors")
+    for key, value in expected.items():  # lr 1e-9: the weights are still the file's (BatchNorm statistics move)
+        if "running" not in key and "num_batches" not in key:
+            assert torch.allclose(trained[f"backbone.{key}"], value, atol=1e-6), key
+    assert json.loads((run / rundir.CONFIG).read_text())["transfer_loaded"]["backbone"] == "cifar_resnet20"
+
+    code, _, err = cli("train", "--model", "faster_rcnn", "--data", "digit_boxes", "--weights", weights,
+                       "--head", "dense", "--out", tmp_path / "no")
+    assert code == 2 and "--head, --freeze" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("train", "--model", "faster_rcnn", "--arg", "backbone=cifar_resnet8", "--data", "digit_boxes",
+                       "--weights", weights, "--out", tmp_path / "no2")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "no2").exists()

@@ -46,51 +46,78 @@ class Backbone(nn.Module):
 @dataclass(frozen=True)
 class BackboneInfo:
     name: str
-    build: Callable[..., Backbone]  # build(in_channels, width) -> Backbone
+    source: Callable[[int, float], nn.Module]  # source(in_channels, width): the whole zoo model
+    cut: Callable[[nn.Module], Backbone]       # its base, cut at the detector's stride (modules shared)
+    zoo_name: str                              # the zoo model whose weight files `source` reads
     description: str
 
+    def build(self, in_channels: int, width: float) -> Backbone:
+        return self.cut(self.source(in_channels, width))
 
-def _vgg16(in_channels: int, width: float) -> Backbone:
+
+def _vgg16_source(in_channels: int, width: float) -> nn.Module:
     from ..zoo.vgg import VGG
-    # input_size=32 keeps the classifier (dropped here) small while it is built
-    features = VGG("D", in_channels=in_channels, input_size=32, width=width).features
-    body = features[:-1]  # conv5_3 and its ReLU; the paper's RoI pooling replaces pool5
-    return Backbone(body, max(1, int(512 * width)), 16, "vgg16")
+    return VGG("D", in_channels=in_channels, input_size=32, width=width)  # 32: a small classifier, dropped
 
 
-def _resnet(depth: int) -> Callable[[int, float], Backbone]:
-    def build(in_channels: int, width: float) -> Backbone:
+def _vgg16_cut(net: nn.Module) -> Backbone:
+    body = net.features[:-1]  # conv5_3 and its ReLU; the paper's RoI pooling replaces pool5
+    return Backbone(body, body[-2].out_channels, 16, "vgg16")
+
+
+def _resnet_source(depth: int) -> Callable[[int, float], nn.Module]:
+    def source(in_channels: int, width: float) -> nn.Module:
         from ..zoo.resnet import resnet
-        net = resnet(depth, num_classes=1, in_channels=in_channels)
+        return resnet(depth, num_classes=1, in_channels=in_channels)
+    return source
+
+
+def _resnet_cut(depth: int) -> Callable[[nn.Module], Backbone]:
+    def cut(net: nn.Module) -> Backbone:
         body = nn.Sequential(net.stem, net.conv2, net.conv3, net.conv4)  # C4: stride 4 * 2 * 2
         return Backbone(body, 256 * net.conv4[0].expansion, 16, f"resnet{depth}")
-    return build
+    return cut
 
 
-def _mobilenet(in_channels: int, width: float) -> Backbone:
+def _mobilenet_source(in_channels: int, width: float) -> nn.Module:
     from ..zoo.mobilenet import MobileNet
-    net = MobileNet(in_channels=in_channels, alpha=width, include_top=False)
+    return MobileNet(in_channels=in_channels, alpha=width, include_top=False)
+
+
+def _mobilenet_cut(net: nn.Module) -> Backbone:
     body = net.features[:12]  # the stem and units 1-11: the last unit before the 1024-channel stride-32 pair
     return Backbone(body, body[-1].pointwise[0].out_channels, 16, "mobilenet")
 
 
-def _cifar_resnet(depth: int) -> Callable[[int, float], Backbone]:
-    def build(in_channels: int, width: float) -> Backbone:
-        from ..transfer.heads import base_of
+def _cifar_resnet_source(depth: int) -> Callable[[int, float], nn.Module]:
+    def source(in_channels: int, width: float) -> nn.Module:
         from ..zoo.resnet import cifar_resnet
-        w = max(1, round(16 * width))
-        return Backbone(base_of(cifar_resnet(depth, num_classes=1, in_channels=in_channels, width=w)),
-                        4 * w, 4, f"cifar_resnet{depth}")
-    return build
+        return cifar_resnet(depth, num_classes=1, in_channels=in_channels, width=max(1, round(16 * width)))
+    return source
+
+
+def _cifar_resnet_cut(depth: int) -> Callable[[nn.Module], Backbone]:
+    def cut(net: nn.Module) -> Backbone:
+        from ..transfer.heads import base_of
+        base = base_of(net)
+        channels = [m.out_channels for m in base.modules() if isinstance(m, nn.Conv2d)][-1]
+        return Backbone(base, channels, 4, f"cifar_resnet{depth}")
+    return cut
 
 
 BACKBONES: dict[str, BackboneInfo] = {b.name: b for b in (
-    BackboneInfo("vgg16", _vgg16, "VGG-16 conv1_1..conv5_3, stride 16, 512 channels (Fast / Faster R-CNN)"),
-    BackboneInfo("resnet18", _resnet(18), "ResNet-18 stem..conv4_x, stride 16, 256 channels (C4)"),
-    BackboneInfo("resnet50", _resnet(50), "ResNet-50 stem..conv4_x, stride 16, 1024 channels (C4, Mask R-CNN)"),
-    BackboneInfo("mobilenet", _mobilenet, "MobileNet v1 up to its last 512-channel unit, stride 16"),
-    BackboneInfo("cifar_resnet8", _cifar_resnet(8), "CIFAR ResNet-8's base, stride 4, 64 channels (digit_boxes)"),
-    BackboneInfo("cifar_resnet20", _cifar_resnet(20), "CIFAR ResNet-20's base, stride 4, 64 channels"),
+    BackboneInfo("vgg16", _vgg16_source, _vgg16_cut, "vgg16",
+                 "VGG-16 conv1_1..conv5_3, stride 16, 512 channels (Fast / Faster R-CNN)"),
+    BackboneInfo("resnet18", _resnet_source(18), _resnet_cut(18), "resnet18",
+                 "ResNet-18 stem..conv4_x, stride 16, 256 channels (C4)"),
+    BackboneInfo("resnet50", _resnet_source(50), _resnet_cut(50), "resnet50",
+                 "ResNet-50 stem..conv4_x, stride 16, 1024 channels (C4, Mask R-CNN)"),
+    BackboneInfo("mobilenet", _mobilenet_source, _mobilenet_cut, "mobilenet",
+                 "MobileNet v1 up to its last 512-channel unit, stride 16"),
+    BackboneInfo("cifar_resnet8", _cifar_resnet_source(8), _cifar_resnet_cut(8), "resnet8",
+                 "CIFAR ResNet-8's base, stride 4, 64 channels (digit_boxes)"),
+    BackboneInfo("cifar_resnet20", _cifar_resnet_source(20), _cifar_resnet_cut(20), "resnet20",
+                 "CIFAR ResNet-20's base, stride 4, 64 channels"),
 )}
 
 
@@ -99,4 +126,21 @@ def build_backbone(name: str, in_channels: int = 3, width: float = 1.0) -> Backb
     and the CIFAR ResNets' width, MobileNet's alpha; the ImageNet ResNets ignore it)."""
     if name not in BACKBONES:
         raise unknown_name("backbone", name, BACKBONES)
-    return BACKBONES[name].build(in_channels, width)
+    backbone = BACKBONES[name].build(in_channels, width)
+    backbone.source_args = (in_channels, width)  # what `load_backbone_weights` rebuilds the source with
+    return backbone
+
+
+def load_backbone_weights(backbone: Backbone, path, *, model_name: str | None = None):
+    """Load a weights file (torchvision `.pth`, Keras `.h5`, safetensors, or a classicnets run) of the
+    backbone's zoo model into `backbone`, in place: the whole zoo model is built, loaded with
+    `transfer.weights.load_pretrained` (its head may differ and is left out), and cut as the backbone
+    was; returns the `LoadReport`. `model_name` names the zoo model the file is for (default: the
+    backbone's own, e.g. resnet50)."""
+    from ..transfer.weights import load_pretrained
+
+    info = BACKBONES[backbone.name]
+    net = info.source(*backbone.source_args)
+    report = load_pretrained(net, path, model_name=model_name or info.zoo_name)
+    backbone.load_state_dict(info.cut(net).state_dict())
+    return report

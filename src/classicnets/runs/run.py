@@ -211,9 +211,10 @@ def _prepare_detection(cfg: RunConfig, data, device, warn: Log) -> Prepared:
     if data.kind != "detection":
         raise UserError(f"{cfg.model} is a detection model and {cfg.data} has one class per image, not boxes; "
                         f"train it on a detection data set, e.g. --data digit_boxes")
-    if cfg.transfer.enabled:
-        raise UserError("the transfer learning options (--weights, --head, --freeze, --unfreeze-top, --features) "
-                        "apply to classifiers, not to detection models")
+    tr = cfg.transfer
+    if tr.head or tr.freeze or tr.unfreeze_top or tr.features:
+        raise UserError("of the transfer learning options a detection model takes --weights (for its backbone); "
+                        "--head, --freeze, --unfreeze-top and --features apply to classifiers")
     from ..train import distributed
     if distributed.current() is not None:
         raise UserError("detection training runs in one process; leave out --nproc and torchrun")
@@ -225,9 +226,18 @@ def _prepare_detection(cfg: RunConfig, data, device, warn: Log) -> Prepared:
         warn(f"{empty:,} of the {len(data.train):,} training images have no objects; they teach the "
              f"background only")
     model = build_detector(cfg, data)
+    record: dict[str, Any] = {}
+    if tr.weights:  # the backbone starts from a classifier's weights (a run, torchvision's, Keras's)
+        from ..detection.backbones import BACKBONES, load_backbone_weights
+        from ..transfer.weights import find_weights
+        name = model.backbone.name
+        path = find_weights(tr.weights, model_name=BACKBONES[name].zoo_name)
+        report = load_backbone_weights(model.backbone, path)
+        warn(f"backbone {name}: {report.summary()}")
+        record = {"weights_file": str(path), "backbone": name}
     normalization = data.normalization(cfg.train.normalize)
     torch.manual_seed(cfg.train.seed)
-    return Prepared(cfg, data, model, normalization, device)
+    return Prepared(cfg, data, model, normalization, device, record)
 
 
 def build_detector(cfg: RunConfig, data) -> Any:

@@ -156,15 +156,20 @@ class Dist:
         for b in model.buffers():
             tdist.broadcast(b.data, 0)
 
-    def on_main(self, fn: Callable[[], T]) -> T | None:
-        """Run `fn` on rank 0 only; the others wait and stop too (quietly) if it failed."""
+    def _attempt(self, fn: Callable[[], T], here: bool) -> tuple[T | None, BaseException | None, bool]:
+        """Run `fn` on this process if `here`, then agree with every process (each must call this):
+        (its result, its error, whether it succeeded everywhere)."""
         result, error = None, None
-        if self.is_main:
+        if here:
             try:
                 result = fn()
-            except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the others
+            except BaseException as e:  # noqa: BLE001 - the caller re-raises it, after telling the others
                 error = e
-        ok = self.all_true(torch.tensor(error is None))
+        return result, error, self.all_true(torch.tensor(error is None))
+
+    def on_main(self, fn: Callable[[], T]) -> T | None:
+        """Run `fn` on rank 0 only; the others wait and stop too (quietly) if it failed."""
+        result, error, ok = self._attempt(fn, self.is_main)
         if error is not None:
             raise error
         if not ok:
@@ -173,12 +178,7 @@ class Dist:
 
     def everywhere(self, fn: Callable[[], T]) -> T:
         """Run `fn` on every process; if it fails on any, every process stops (the failing ones say why)."""
-        result, error = None, None
-        try:
-            result = fn()
-        except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the others
-            error = e
-        ok = self.all_true(torch.tensor(error is None))
+        result, error, ok = self._attempt(fn, True)
         if error is not None:
             if isinstance(error, UserError) and not isinstance(error, Aborted) and not self.is_main:
                 raise RankError(f"process {self.rank}: {error}") from None

@@ -2,10 +2,11 @@
 
 Inputs are converted to the model's channels and size and returned in the training data's raw units
 (e.g. 0..16 for digits, 0..255 for 8-bit images), ready for the run's normalisation:
-- images: decoded with Pillow, turned upright by their EXIF orientation (phone photos), transparency
-  composited onto a background (see `flatten_alpha`), converted to grayscale or RGB, resized (box
-  filter when shrinking, bilinear when enlarging), then 0..255 is mapped to 0..max_value. Images
-  larger than Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) are refused;
+- images: decoded with Pillow, turned upright by their EXIF orientation (phone photos), 16-bit and
+  float pixels scaled to 8 bits (16-bit / 257, float 0..1 x 255; floats outside 0..1 and 32-bit
+  integers refused, see `to_8bit`), transparency composited onto a background (see
+  `flatten_alpha`), converted to grayscale or RGB, resized (box filter when shrinking, bilinear
+  when enlarging), then 0..255 is mapped to 0..max_value. Images larger than Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) are refused;
 - arrays: taken as already in raw units; (H, W), (C, H, W), (H, W, C), or a batch (N, C, H, W) /
   (N, H, W, C) / (N, H, W) for one-channel models. A 4th (alpha) channel is dropped when it is the
   same everywhere and refused otherwise: an array carries no scale telling how opaque a value is,
@@ -141,10 +142,45 @@ def flatten_alpha(img):
     return Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("RGB")
 
 
+def to_8bit(img, path: str | os.PathLike, file_format: str | None):
+    """`img` (a PIL image) with more than 8 bits a pixel as 8-bit grayscale ("L"), scaled so its
+    full white stays white; other images unchanged. Pillow's own conversion clips instead (16-bit
+    65535 and 300 both become 255, float 0..1 becomes 0 or 1), so this runs first:
+    - 16-bit grayscale (PNG, TIFF, PGM: modes "I;16*", or "I" from a PNG or PGM file, which Pillow
+      scales to 0..65535) is divided by 257, so 65535 -> 255;
+    - floats (TIFF mode "F") are read as 0 = black .. 1 = white, times 255; floats outside 0..1
+      (or not finite) are refused: the file does not say which value is white;
+    - 32-bit integers (TIFF mode "I") are refused for the same reason.
+    16-bit colour PNGs need none of this: Pillow reads them as 8-bit RGB(A) already."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N") or (mode == "I" and file_format in ("PNG", "PPM")):
+        scaled = np.asarray(img, dtype=np.float32) / 257.0           # 0..65535 -> 0..255
+    elif mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise UserError(f"image {path} holds floating-point pixels that are NaN or infinite; "
+                            f"replace them, or save it as an 8- or 16-bit image")
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if lo < 0 or hi > 1:
+            raise UserError(f"image {path} holds floating-point pixels from {lo:g} to {hi:g}, and float images "
+                            f"are read as 0..1 (black to white); scale it to 0..1 or save it as an 8- or "
+                            f"16-bit image")
+        scaled = a * 255.0
+    elif mode.startswith("I"):
+        raise UserError(f"image {path} holds 32-bit integer pixels, whose white value the file does not say; "
+                        f"save it as an 8- or 16-bit image")
+    else:
+        return img
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+
+
 def decode_image(path: str | os.PathLike, mode: str):
     """The image at `path` as a PIL image in `mode` ("L" or "RGB"): upright by its EXIF orientation,
-    transparency composited (`flatten_alpha`). `UserError` if it is missing, unreadable, or over
-    Pillow's decompression-bomb limit."""
+    16-bit and float pixels scaled to 8 bits (`to_8bit`), transparency composited (`flatten_alpha`).
+    `UserError` if it is missing, unreadable, of a depth with no known white, or over Pillow's
+    decompression-bomb limit."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -152,11 +188,12 @@ def decode_image(path: str | os.PathLike, mode: str):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
+                file_format = img.format    # before exif_transpose, whose copy has none
                 try:
                     img = ImageOps.exif_transpose(img)
                 except (SyntaxError, ValueError, KeyError, TypeError, struct.error):
                     pass  # a damaged EXIF block: keep the pixels as stored
-                return flatten_alpha(img).convert(mode)
+                return flatten_alpha(to_8bit(img, path, file_format)).convert(mode)
     except FileNotFoundError:
         raise UserError(f"input file {path} does not exist") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -2,8 +2,8 @@
 
 Image folders follow the course's cats-vs-dogs layout: `DIR/<class>/*.jpg`, or split folders
 `DIR/train/<class>/`, `DIR/validation/<class>/` (or `val/`), `DIR/test/<class>/`. Images are
-decoded once as `predict` decodes them (upright by EXIF orientation, transparency composited, see
-`files.decode_image`), converted to RGB, resized to `size` x `size` and cached as uint8 arrays in
+decoded once as `predict` decodes them (upright by EXIF orientation, 16-bit and float pixels scaled
+to 8 bits, transparency composited, see `files.decode_image`), converted to RGB, resized to `size` x `size` and cached as uint8 arrays in
 the data cache, keyed by the folder's path, file names, sizes and times. Files that are not readable
 images (or exceed Pillow's decompression-bomb limit) are skipped; `Dataset.meta["skipped"]` lists
 them. A damaged cache file is moved aside (`NAME.bad-<md5 prefix>`, reported on stderr) and rebuilt.
@@ -30,7 +30,7 @@ from .files import decode_image, load_npy, open_npz
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 MAX_SIZE = 4096          # pixels per side of a decoded image folder; far beyond what the models take
-CACHE_VERSION = 2        # bump when decoding changes, so older caches are not reused
+CACHE_VERSION = 3        # bump when decoding changes, so older caches are not reused
 
 
 def _class_files(root: Path) -> dict[str, list[Path]]:

@@ -8,7 +8,10 @@ Inputs are converted to the model's channels and size and returned in the traini
   `flatten_alpha`), converted to grayscale or RGB, resized (box filter when shrinking, bilinear
   when enlarging), then 0..255 is mapped to 0..max_value. Images larger than Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) are refused;
 - arrays: taken as already in raw units; (H, W), (C, H, W), (H, W, C), or a batch (N, C, H, W) /
-  (N, H, W, C) / (N, H, W) for one-channel models. A 4th (alpha) channel is dropped when it is the
+  (N, H, W, C) / (N, H, W) for one-channel models. Channels-first or channels-last is told by the
+  rule the user's training arrays are read by (`image_layout`), except that a reading matching the
+  model's input shape exactly wins, and a true tie is refused. `invert` maps x to max_value - x,
+  as it maps an image's 0..255 to 255..0. A 4th (alpha) channel is dropped when it is the
   same everywhere and refused otherwise: an array carries no scale telling how opaque a value is,
   so composite it yourself (or save a PNG, which is composited as above). Arrays are read without
   unpickling, and a header claiming more data than the file holds is refused before anything is
@@ -24,6 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -223,27 +227,62 @@ def read_image(path: Path, shape: tuple[int, int, int], max_value: float, invert
 
 # -- arrays -----------------------------------------------------------------------------------------
 
-def _to_nchw(a: np.ndarray, c: int, path: Path) -> np.ndarray:
-    ch = (1, 3, 4)
+Layout = Literal["channels_first", "channels_last"]
+LAYOUT_WORDS = {"channels_first": "channels-first (N, C, H, W)", "channels_last": "channels-last (N, H, W, C)"}
+
+
+def image_layout(shape: tuple[int, ...]) -> Layout | None:
+    """The layout of a batch of images of `shape` (N, A, B, C), or None when its shape cannot tell.
+
+    The channel axis is A or C. Square images decide first: B == C reads (N, C, H, W) with H == W,
+    A == B reads (N, H, W, C) with H == W. Otherwise the smaller of A and C holds the channels, as
+    images have more rows and columns than channels. When A == C the two readings are mirror
+    images ((N, 3, 32, 3), (N, 32, 32, 32)) and None is returned; the caller refuses or asks.
+    This cannot mistake (N, 4, 32, 32) or (N, 2, 32, 32) for channels-last, nor (N, 64, 8, 8)
+    feature maps; it misreads only non-square images with more channels than rows (or columns)."""
+    _, a, b, c = shape
+    if a == c:
+        return None
+    if b == c:
+        return "channels_first"
+    if a == b:
+        return "channels_last"
+    return "channels_first" if a < c else "channels_last"
+
+
+def _usable(have: int, c: int) -> bool:
+    """Whether `have` channels can feed a `c`-channel model (see `convert_channels`)."""
+    return have == c or (c in (1, 3) and have in (1, 3, 4))
+
+
+def _to_nchw(a: np.ndarray, shape: tuple[int, int, int], path: Path) -> tuple[np.ndarray, str]:
+    """(images (N, C, H, W), how they were read) from an array for a model taking `shape` (C, H, W).
+    A batch (or one image, (C, H, W) / (H, W, C)) is read by `image_layout`'s rule, except that a
+    reading matching the model's input shape exactly wins; a 3-axis array is a batch of one-channel
+    images (N, H, W) when the model takes one channel and neither end axis is a channel count it takes."""
+    c, h, w = shape
+    given = a.shape
     if a.ndim == 2:
-        return a[None, None]
+        return a[None, None], "one image (H, W)"
     if a.ndim == 3:
-        if a.shape[0] == c or (a.shape[0] in ch and a.shape[-1] not in ch):
-            return a[None]
-        if a.shape[-1] in ch:
-            return a.transpose(2, 0, 1)[None]
-        if c == 1:
-            return a[:, None]
-    if a.ndim == 4:
-        if a.shape[1] in ch:
-            return a
-        if a.shape[-1] in ch:
-            return a.transpose(0, 3, 1, 2)
-    raise UserError(f"array {path} has shape {a.shape}, which is not an image or a batch of images "
-                    f"for a {c}-channel model (use (H, W), (C, H, W), (H, W, C) or (N, C, H, W))")
+        if c == 1 and not _usable(a.shape[0], c) and not _usable(a.shape[2], c):
+            return a[:, None], "a batch of one-channel images (N, H, W)"
+        a = a[None]                                   # one image: (C, H, W) or (H, W, C)
+    if a.ndim != 4:
+        raise UserError(f"array {path} has shape {given}, which is not an image or a batch of images "
+                        f"for a {c}-channel model (use (H, W), (C, H, W), (H, W, C) or (N, C, H, W))")
+    first, last = a.shape[1:] == (c, h, w), (a.shape[3], a.shape[1], a.shape[2]) == (c, h, w)
+    layout = image_layout(a.shape) if first == last else "channels_first" if first else "channels_last"
+    if layout is None:
+        raise UserError(f"array {path} has shape {given}, which reads as channels-first or channels-last alike; "
+                        f"resize it to the model's input, {c}x{h}x{w} as (N, {c}, {h}, {w}), first")
+    how = LAYOUT_WORDS[layout] if given == a.shape else LAYOUT_WORDS[layout].replace("(N, ", "(")
+    return (a if layout == "channels_first" else a.transpose(0, 3, 1, 2)), how
 
 
-def convert_channels(x: torch.Tensor, c: int, path: Path) -> torch.Tensor:
+def convert_channels(x: torch.Tensor, c: int, path: Path, what: str = "") -> torch.Tensor:
+    """`x` (N, have, H, W) as `c` channels: a constant alpha dropped, RGB to gray by ITU-R 601
+    luma, gray repeated; `what` ("array A has shape S, read as L:") begins the refusal otherwise."""
     have = x.shape[1]
     if have == 4 and c != 4:      # an alpha channel: only a constant one carries nothing to composite
         if torch.any(x[:, 3] != x[:1, 3, :1, :1]):
@@ -257,7 +296,7 @@ def convert_channels(x: torch.Tensor, c: int, path: Path) -> torch.Tensor:
         return (x * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
     if have == 1 and c == 3:
         return x.expand(-1, 3, -1, -1)
-    raise UserError(f"{path} has {have} channels and the model takes {c}; cannot convert")
+    raise UserError(f"{what or f'{path} has'} {have} channels, and the model takes {c}; cannot convert")
 
 
 def read_array(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -268,8 +307,9 @@ def read_array(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
     if a.size == 0:
         raise UserError(f"array {path} holds no images (shape {a.shape})")
     check_finite_array(a, f"array {path}", "replace them before predicting")
-    x = torch.from_numpy(_to_nchw(a, c, path).astype(np.float32))
-    x = convert_channels(x, c, path)
+    nchw, how = _to_nchw(a, shape, path)
+    x = torch.from_numpy(nchw.astype(np.float32))
+    x = convert_channels(x, c, path, f"array {path} has shape {a.shape}, read as {how}:")
     if tuple(x.shape[2:]) != (h, w):
         shrink = x.shape[2] >= h and x.shape[3] >= w
         x = F.interpolate(x, size=(h, w), mode="area" if shrink else "bilinear", align_corners=None)
@@ -278,12 +318,15 @@ def read_array(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
 
 def read_inputs(paths: list[str | os.PathLike], shape: tuple[int, int, int], max_value: float,
                 invert: bool = False) -> tuple[list[str], torch.Tensor]:
-    """(names, tensor (N, C, H, W) float32 in raw units) for the given files."""
+    """(names, tensor (N, C, H, W) float32 in raw units) for the given files; `invert` turns dark
+    on light into light on dark (images: 255 - value; arrays: max_value - value)."""
     names: list[str] = []
     parts: list[torch.Tensor] = []
     for p in map(Path, paths):
         if p.suffix.lower() == ".npy":
             x = read_array(p, shape)
+            if invert:
+                x = max_value - x   # raw units: 0..max_value, as an image's 0..255 is inverted
             names += [str(p)] if len(x) == 1 else [f"{p}[{i}]" for i in range(len(x))]
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             x = read_image(p, shape, max_value, invert)

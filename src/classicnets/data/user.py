@@ -10,7 +10,10 @@ them. A damaged cache file is moved aside (`NAME.bad-<md5 prefix>`, reported on 
 
 .npz arrays use Keras's names: `x_train`, `y_train`, optional `x_val`/`y_val` and `x_test`/`y_test`;
 images as (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 (0..255) or floats (used as they are, and
-all finite). Labels are class numbers 0..K-1 with every class present in training (whole-number
+all finite). Channels-first or channels-last is told by the shape (`files.image_layout`: square
+images decide, else the smaller of the second and last axes holds the channels; when those two are
+equal the arrays are refused unless the data option layout=channels_first or layout=channels_last
+says which); `Dataset.meta["layout"]` says how they were read. Labels are class numbers 0..K-1 with every class present in training (whole-number
 floats are accepted); validation and test labels must be among the training classes.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,7 +30,7 @@ from ..errors import UserError
 from ..fileio import write_bytes
 from .core import Dataset, Split, check_finite_array, option_int
 from .download import data_home, move_aside
-from .files import decode_image, load_npy, open_npz
+from .files import LAYOUT_WORDS, decode_image, image_layout, load_npy, open_npz
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 MAX_SIZE = 4096          # pixels per side of a decoded image folder; far beyond what the models take
@@ -121,12 +125,23 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
 
 # -- arrays -----------------------------------------------------------------------------------------
 
-def _nchw(a: np.ndarray, name: str) -> np.ndarray:
+def _nchw(a: np.ndarray, name: str, layout: str) -> tuple[np.ndarray, str]:
+    """(images (N, C, H, W), how they were read) from array `name`, by `files.image_layout`'s rule
+    or as `layout` says ("channels_first" or "channels_last"; "auto": the rule)."""
     if a.ndim == 3:
-        return a[:, None]
-    if a.ndim == 4:
-        return a if a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3) else a.transpose(0, 3, 1, 2)
-    raise UserError(f"{name} has shape {a.shape}; images must be (N, H, W), (N, H, W, C) or (N, C, H, W)")
+        return a[:, None], (f"one channel (N, H, W): {name}, shape {a.shape}, is {len(a):,} images of "
+                             f"{a.shape[1]}x{a.shape[2]}")
+    if a.ndim != 4:
+        raise UserError(f"{name} has shape {a.shape}; images must be (N, H, W), (N, H, W, C) or (N, C, H, W)")
+    chosen = image_layout(a.shape) if layout == "auto" else layout
+    if chosen is None:
+        raise UserError(f"{name} has shape {a.shape}, which reads as channels-first (N, C, H, W) or channels-last "
+                        f"(N, H, W, C) alike; say which with the data option layout=channels_first or "
+                        f"layout=channels_last (--data-arg on the command line)")
+    x = a if chosen == "channels_first" else a.transpose(0, 3, 1, 2)
+    by = "by its shape" if layout == "auto" else "as the layout option says"
+    return x, (f"{LAYOUT_WORDS[chosen]} {by}: {name}, shape {a.shape}, is {len(x):,} images of "
+               f"{x.shape[2]}x{x.shape[3]} with {x.shape[1]} channel{'s' * (x.shape[1] != 1)}")
 
 
 def _show(v) -> str:
@@ -142,8 +157,8 @@ def _listing(values: np.ndarray, limit: int = 5) -> str:
     return ", ".join(parts) + more
 
 
-def _images(x: np.ndarray, name: str) -> np.ndarray:
-    """Checked images (N, C, H, W) of array `name`."""
+def _images(x: np.ndarray, name: str, layout: str) -> tuple[np.ndarray, str]:
+    """(checked images (N, C, H, W) of array `name`, how they were read; see `_nchw`)."""
     if x.dtype == bool:
         x = x.astype(np.uint8)
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
@@ -152,11 +167,11 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
         raise UserError(f"{name} holds no examples (shape {x.shape}); give it at least one image")
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))  # torch takes native byte order only
-    x = _nchw(x, name)
+    x, how = _nchw(x, name, layout)
     if 0 in x.shape:
         raise UserError(f"{name} has shape {x.shape} once read as (N, C, H, W); images need at least one pixel")
     check_finite_array(x, name, "replace them or drop those examples")
-    return x
+    return x, how
 
 
 def _labels(y: np.ndarray, name: str, n: int, xname: str) -> np.ndarray:
@@ -207,10 +222,14 @@ def _check_classes(ys: dict[str, np.ndarray], path: Path) -> int:
     return k
 
 
-def load_arrays(path: str | Path) -> Dataset:
+def load_arrays(path: str | Path, layout: Literal["auto", "channels_first", "channels_last"] = "auto") -> Dataset:
     """Arrays named as Keras's (x_train, y_train, optional x_val/y_val, x_test/y_test): in one .npz
-    file, or as .npy files of those names in a folder (what `np.save` leaves)."""
+    file, or as .npy files of those names in a folder (what `np.save` leaves). Four-axis images are
+    read channels-first or channels-last by `files.image_layout`'s rule, or as `layout` says (Keras's
+    `data_format` names); `Dataset.meta["layout"]` says how they were read."""
     path = Path(path)
+    if layout not in ("auto", "channels_first", "channels_last"):
+        raise UserError(f"option layout of arrays {path} must be auto, channels_first or channels_last; got {layout!r}")
     if path.is_dir():
         arrays = {f.stem: f for f in sorted(path.glob("*.npy"))}
         read = lambda key: load_npy(arrays[key])  # noqa: E731
@@ -224,10 +243,10 @@ def load_arrays(path: str | Path) -> Dataset:
             if (f"x_{s}" in names) != (f"y_{s}" in names):
                 have, lack = (f"x_{s}", f"y_{s}") if f"x_{s}" in names else (f"y_{s}", f"x_{s}")
                 raise UserError(f"{path} has {have} but no {lack}; give both (or neither)")
-        xs, ys = {}, {}
+        xs, ys, how = {}, {}, {}
         for s in ("train", "val", "test"):
             if f"x_{s}" in names:
-                xs[s] = _images(read(f"x_{s}"), f"x_{s} in {path}")
+                xs[s], how[s] = _images(read(f"x_{s}"), f"x_{s} in {path}", layout)
                 ys[s] = _labels(read(f"y_{s}"), f"y_{s} in {path}", len(xs[s]), f"x_{s}")
     finally:
         close()
@@ -245,4 +264,4 @@ def load_arrays(path: str | Path) -> Dataset:
     uint8 = ref.dtype == np.uint8
     return Dataset(path.stem, [str(i) for i in range(k)], splits["train"], splits.get("val"),
                    splits.get("test"), 255.0 if uint8 else 1.0, description=f"arrays {path}",
-                   meta={"path": str(path)})
+                   meta={"path": str(path), "layout": how["train"]})

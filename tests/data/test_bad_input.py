@@ -68,7 +68,7 @@ def test_whole_number_options_are_accepted_as_floats(cache):
 @pytest.mark.parametrize("options,match", [
     ({"sise": 16}, r"image folder .*pets has no option 'sise'; did you mean 'size'\?"),
     ({"size": "abc"}, r"option size of image folder .*pets must be a whole number; got 'abc'"),
-    ({"size": -5}, r"option size of image folder .*pets must be between 1 and 4096; got -5"),
+    ({"size": -5}, r"option size of image folder .*pets must be between 8 and 4096; got -5"),
 ])
 def test_bad_image_folder_options_are_one_sentence(folder, options, match):
     with pytest.raises(UserError, match=match):

@@ -33,7 +33,9 @@ from .download import data_home, move_aside
 from .files import LAYOUT_WORDS, decode_image, image_layout, load_npy, open_npz
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
+MIN_SIZE = 8             # pixels per side: digits' 8x8 is the smallest the models learn from
 MAX_SIZE = 4096          # pixels per side of a decoded image folder; far beyond what the models take
+CACHE_NAME_BYTES = 64    # a longer folder name is cut in the cache's file name (its key tells folders apart)
 CACHE_VERSION = 3        # bump when decoding changes, so older caches are not reused
 
 
@@ -88,10 +90,17 @@ def _read_cache(cache: Path, splits, size: int, classes: int) -> dict[str, np.nd
     return None
 
 
+def _readable_prefix(name: str) -> str:
+    """`name` if it is short, else its first characters within `CACHE_NAME_BYTES` bytes: a file
+    name holds at most 255 bytes, and the cache's is `NAME-KEY.npz` (then `.bad-...` if damaged)."""
+    return name.encode()[:CACHE_NAME_BYTES].decode("utf-8", "ignore")
+
+
 def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
-    """An image folder (one sub-folder per class) as a data set of `size` x `size` RGB images."""
+    """An image folder (one sub-folder per class) as a data set of `size` x `size` RGB images
+    (`MIN_SIZE`..`MAX_SIZE` pixels a side)."""
     root = Path(path)
-    size = option_int(f"image folder {root}", "size", size, 1, MAX_SIZE)
+    size = option_int(f"image folder {root}", "size", size, MIN_SIZE, MAX_SIZE)
     if not root.is_dir():
         raise UserError(f"image folder {root} does not exist")
     split_dirs = {SPLITS[p.name]: p for p in root.iterdir() if p.is_dir() and p.name in SPLITS}
@@ -104,7 +113,7 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
     key = hashlib.sha256(repr((CACHE_VERSION, str(root.resolve()), size, sorted(
         (str(f), f.stat().st_size, f.stat().st_mtime_ns) for fs in files.values() for l in fs.values() for f in l
     ))).encode()).hexdigest()[:16]
-    cache = data_home() / "folders" / f"{root.name}-{key}.npz"
+    cache = data_home() / "folders" / f"{_readable_prefix(root.name)}-{key}.npz"
     arrays = _read_cache(cache, files, size, len(classes))
     if arrays is not None:
         skipped = [str(s) for s in arrays.pop("skipped")]

@@ -354,6 +354,9 @@ def read_coco(path: str | os.PathLike, image_dir: str | os.PathLike | None = Non
         raise UserError(f"{where} is not UTF-8 text, so not a COCO JSON file") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{where} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:  # json's parser recurses once per level of nesting
+        raise UserError(f"{where} nests lists or objects deeper than the JSON reader can follow, which no "
+                        f"COCO file does; is it the annotation file?") from None
     if not isinstance(doc, dict):
         raise UserError(f"{where} must hold a JSON object with images, annotations and categories")
     for key in ("images", "categories"):

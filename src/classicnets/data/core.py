@@ -184,8 +184,26 @@ class Dataset:
 ImageDataset = Dataset  # the name before sequence data sets existed
 
 
+def percent(fraction: float) -> str:
+    """`fraction` as a percentage with the digits it needs: 10%, 12.3%, 99.9%, 0.1%; never a
+    rounded 0% or 100% for a fraction strictly between 0 and 1."""
+    for digits in range(3, 16):
+        text = f"{fraction * 100:.{digits}g}"
+        if not 0 < fraction < 1 or 0 < float(text) < 100:
+            break
+    return text + "%"
+
+
+def _some(values: np.ndarray, limit: int = 5) -> str:
+    """'0, 1, 2, 3, 4 and 9,995 more' for label `values`."""
+    shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values[:limit].tolist())
+    return shown + (f" and {len(values) - limit:,} more" if len(values) > limit else "")
+
+
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, held_out) with `fraction` of each class held out, reproducibly for `seed`."""
+    """Indices (keep, held_out) with `fraction` of each class held out, reproducibly for `seed`.
+    A split that cannot be drawn is one short sentence: classes with a single example (counted, a
+    few named), fewer held-out or kept examples than classes, nothing left to train on."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < fraction < 1.0:
@@ -194,10 +212,28 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.nd
     labels = y.cpu().numpy()
     if labels.ndim > 1 or np.issubdtype(labels.dtype, np.floating) and len(np.unique(labels)) > 50:
         labels = None  # per-step or continuous targets: a plain seeded random split
+    n = len(idx)
+    held_n = math.ceil(fraction * n)          # as scikit-learn rounds the held-out part
+    what = f"cannot hold out {percent(fraction)} of {n:,} examples"
+    if held_n >= n:
+        raise UserError(f"{what} for validation: that leaves none to train on; hold out less")
+    if labels is not None:
+        classes, counts = np.unique(labels, return_counts=True)
+        k, single = len(classes), classes[counts < 2]
+        what += " class by class"
+        if len(single):
+            raise UserError(f"{what}: {len(single):,} of the {k:,} classes have a single example ({_some(single)}), "
+                            f"and each class needs one to train on and one to validate; give them more examples, "
+                            f"or a validation split of your own")
+        if held_n < k or n - held_n < k:
+            part, side = (held_n, "held out") if held_n < k else (n - held_n, "kept to train on")
+            raise UserError(f"{what}: that is {part:,} example{'s' * (part != 1)} {side} for {k:,} classes, "
+                            f"and each class needs at least one")
     try:
         keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=seed)
     except ValueError as e:
-        raise UserError(f"cannot hold out {fraction:.0%} of {len(y)} examples by class: {e}") from None
+        first = str(e).split(". ")[0][:200]
+        raise UserError(f"{what}: {first}") from None
     return np.sort(keep), np.sort(held)
 
 

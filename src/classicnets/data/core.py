@@ -52,6 +52,13 @@ class Split:
         index = torch.as_tensor(index, device=self.x.device)
         return Split(self.x[index], self.y[index])
 
+    def __repr__(self) -> str:  # the dataclass's would print every value of x and y
+        def typed(t: torch.Tensor) -> str:  # "(1, 8, 8) uint8", or "int64" for one value per example
+            dtype = str(t.dtype).removeprefix("torch.")
+            return f"{tuple(t.shape[1:])} {dtype}" if t.ndim > 1 else dtype
+        where = "" if self.x.device.type == "cpu" else f", on {self.x.device}"
+        return f"Split({len(self):,} examples, x {typed(self.x)}, y {typed(self.y)}{where})"
+
 
 @dataclass
 class Normalization:
@@ -180,8 +187,55 @@ class Dataset:
             raise UserError(f"data set {self.name!r} has no {name!r} split; it has {', '.join(have)}")
         return s
 
+    def __repr__(self) -> str:  # the dataclass's would print every value of every split
+        return dataset_repr(self)
+
 
 ImageDataset = Dataset  # the name before sequence data sets existed
+
+_KIND_WORDS = {"image": "images", "tokens": "token ids", "sequence": "sequences", "detection": "images with boxes"}
+
+
+def _names(classes: list, width: int = 80, limit: int = 10) -> str:
+    """The first class names that fit in about `width` characters, then 'and N more'."""
+    shown: list[str] = []
+    for c in classes[:limit]:
+        if shown and len(", ".join([*shown, str(c)])) > width:
+            break
+        shown.append(str(c) if len(str(c)) <= width else str(c)[:width - 3] + "...")
+    more = len(classes) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more else "")
+
+
+def dataset_repr(ds) -> str:
+    """A short description of a data set, as torchvision's datasets print: name, classes, input
+    shape and pixel range, split sizes, classes, where it came from (description, path), and notes
+    from `meta` (layout of the user's arrays, skipped files). Duck-typed on `Dataset`'s fields, so
+    detection's data set can print the same way."""
+    shape = tuple(ds.input_shape)
+    task = getattr(ds, "task", "multiclass")
+    head = f"{len(ds.classes):,} classes" if ds.classes else task
+    if task == "binary":
+        head += " (binary)"
+    head += f", {_KIND_WORDS.get(ds.kind, ds.kind)} {shape}"
+    if ds.kind in ("image", "detection"):
+        head += f", pixels 0..{ds.max_value:g}"
+    splits = " / ".join(f"{n} {len(s):,}" for n in ("train", "val", "test") if (s := getattr(ds, n)) is not None)
+    lines = [f"Dataset {ds.name}: {head}", f"splits: {splits}"]
+    if ds.classes:
+        lines.append(f"classes: {_names(list(ds.classes))}")
+    source = ds.description
+    path = ds.meta.get("path")
+    if path and str(path) not in source:
+        source = f"{source} ({path})" if source else str(path)
+    if source:
+        lines.append(f"source: {source}")
+    if ds.meta.get("layout"):
+        lines.append(f"layout: {ds.meta['layout']}")
+    if ds.meta.get("skipped"):
+        n = len(ds.meta["skipped"])
+        lines.append(f"skipped: {n:,} file{'s' * (n != 1)} that {'are' if n != 1 else 'is'} not a readable image")
+    return "\n    ".join(lines)
 
 
 def percent(fraction: float) -> str:

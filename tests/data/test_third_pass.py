@@ -222,7 +222,7 @@ def test_too_few_held_out_for_every_class_is_one_sentence():
 
 def test_a_split_that_can_be_drawn_still_is():
     y = torch.arange(100) % 4
-    keep, held = stratified_split(y, 0.2, seed=0)
+    _, held = stratified_split(y, 0.2, seed=0)
     assert len(held) == 20 and np.bincount(y[held].numpy()).tolist() == [5] * 4
 
 

@@ -337,6 +337,21 @@ def _whole(value, what: str, low: int) -> int:
     return int(value)
 
 
+def _read_json(path: Path):
+    """The JSON document in `path`; `UserError` naming it if it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text, so not a COCO JSON file") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:  # json's parser recurses once per level of nesting
+        raise UserError(f"{path} nests lists or objects deeper than the JSON reader can follow, which no "
+                        f"COCO file does; is it the annotation file?") from None
+
+
 def read_coco(path: str | os.PathLike, image_dir: str | os.PathLike | None = None) -> AnnotatedImages:
     """A COCO-style annotation file for your own images: "images" (id, file_name, width, height),
     "annotations" (image_id, category_id, bbox [x, y, width, height] in pixels, optional iscrowd)
@@ -346,17 +361,7 @@ def read_coco(path: str | os.PathLike, image_dir: str | os.PathLike | None = Non
     `image_dir` is where the image files are (default: the JSON file's folder)."""
     path = Path(path)
     where = str(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UserError(f"cannot read {where}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{where} is not UTF-8 text, so not a COCO JSON file") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{where} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except RecursionError:  # json's parser recurses once per level of nesting
-        raise UserError(f"{where} nests lists or objects deeper than the JSON reader can follow, which no "
-                        f"COCO file does; is it the annotation file?") from None
+    doc = _read_json(path)
     if not isinstance(doc, dict):
         raise UserError(f"{where} must hold a JSON object with images, annotations and categories")
     for key in ("images", "categories"):

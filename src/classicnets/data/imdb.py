@@ -34,14 +34,13 @@ from ..errors import UserError
 from ..fileio import atomic_open
 from . import keras_imdb
 from .core import Dataset, Split, option_int
-from .download import RemoteFile, data_home, fetch, move_aside
+from .download import data_home, fetch, move_aside
 from .registry import DatasetInfo, register_dataset
+from .sources import ACLIMDB
 from .text import Vocabulary, pad_sequences, tokenize
 
 SOURCES = ("aclimdb", "keras")  # where the word ranks come from (see the module docstring)
 
-ACLIMDB = RemoteFile("aclImdb_v1.tar.gz", "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-                     "7c2ac02c03563afcf9b574c7e56c153a")
 CLASSES = ["negative", "positive"]
 SPLITS = ("train", "test")
 

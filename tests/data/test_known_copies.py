@@ -255,3 +255,19 @@ def test_debian_files_match_the_published_content():
     for name, f in sources.FASHION_FILES.items():
         assert identify(DEBIAN / name, f, "fashion-mnist")[0] == "Debian package dataset-fashion-mnist"
         assert hashlib.md5(gzip.decompress((DEBIAN / name).read_bytes())).hexdigest() == f.content_md5
+
+
+def test_an_image_folder_loads_when_the_data_cache_is_a_file_and_says_it_keeps_no_cache(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    for c, colour in (("cats", (255, 0, 0)), ("dogs", (0, 0, 255))):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        Image.new("RGB", (12, 10), colour).save(tmp_path / "pets" / c / "a.png")
+    (tmp_path / "data").write_text("not a folder")
+    monkeypatch.setenv("CLASSICNETS_DATA", str(tmp_path / "data"))
+    for _ in range(2):  # nothing kept: decoded again, and said again
+        data = load_dataset(str(tmp_path / "pets"), size=8)
+        assert data.train.y.tolist() == [0, 1]
+        err = capsys.readouterr().err
+        assert f"in the data cache {tmp_path / 'data' / 'folders'} ({tmp_path / 'data'} is a file, not a folder" in err
+        assert "going on without it" in err

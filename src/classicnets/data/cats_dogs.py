@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..fileio import atomic_open
 from .core import Dataset
-from .download import check_member, data_home, fetch
+from .download import check_extractable, check_member, data_home, fetch
 from .registry import DatasetInfo, register_dataset
 from .sources import CATS_DOGS_ARCHIVE as ARCHIVE
 
@@ -30,6 +30,7 @@ def safe_extract_zip(archive: Path, dest: Path) -> Path:
     done = dest / ".extracted"
     if done.is_file():
         return dest
+    check_extractable(archive, dest)
     try:
         with zipfile.ZipFile(archive) as z:
             members = z.infolist()

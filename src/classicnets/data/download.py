@@ -32,9 +32,10 @@ import os
 import sys
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from ..errors import UserError
 from ..fileio import atomic_open, write_text
@@ -335,6 +336,31 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
 
 
+def check_extractable(archive: Path, dest: Path) -> None:
+    """`UserError` in one sentence if `archive` cannot be extracted into `dest` (in the data cache):
+    a part of its path is a file, or it is read-only."""
+    problem = _cache_problem(dest)
+    if problem:
+        raise UserError(f"cannot extract {archive} into {dest}: {problem}; set CLASSICNETS_DATA to a folder "
+                        f"you can write to")
+
+
+def keep_in_cache(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file derived from the data (decoded images, tokens) into the data cache through
+    `write(f)`, atomically. A cache that cannot be written costs only the time to derive it again
+    next time: said on stderr, never an error."""
+    problem = _cache_problem(path.parent)
+    if problem is None:
+        try:
+            with atomic_open(path, "wb") as f:
+                write(f)
+            return
+        except OSError as e:
+            problem = f"{e.strerror or e}: {e.filename or path}"
+    print(f"classicnets: cannot keep {path.name} in the data cache {path.parent} ({problem}); going on "
+          f"without it, so it is made again next time", file=sys.stderr)
+
+
 def check_member(archive: Path, name: str) -> None:
     """`UserError` if an archive member would land outside the folder it is extracted into."""
     p = PurePosixPath(name)
@@ -346,10 +372,7 @@ def safe_extract(archive: Path, dest: Path, wanted: set[str] | None = None) -> l
     """Extract regular files of a tar archive into `dest`, refusing members that would land outside
     it (absolute paths, '..') and links or devices; every member is checked before anything is written.
     `wanted` limits extraction to those member names."""
-    problem = folder_problem(dest)
-    if problem:
-        raise UserError(f"cannot extract {archive} into {dest}: {problem}; set CLASSICNETS_DATA to a folder "
-                        f"you can write to")
+    check_extractable(archive, dest)
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()

@@ -17,11 +17,10 @@ from pathlib import Path
 from ..errors import UserError
 from ..fileio import atomic_open
 from .core import Dataset
-from .download import RemoteFile, check_member, data_home, fetch
+from .download import check_extractable, check_member, data_home, fetch
 from .registry import DatasetInfo, register_dataset
+from .sources import CATS_DOGS_ARCHIVE as ARCHIVE
 
-ARCHIVE = RemoteFile("cats_and_dogs_filtered.zip",
-                     "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", size=68_606_236)
 FOLDER = "cats_and_dogs_filtered"
 
 
@@ -31,6 +30,7 @@ def safe_extract_zip(archive: Path, dest: Path) -> Path:
     done = dest / ".extracted"
     if done.is_file():
         return dest
+    check_extractable(archive, dest)
     try:
         with zipfile.ZipFile(archive) as z:
             members = z.infolist()

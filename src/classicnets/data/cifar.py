@@ -15,11 +15,8 @@ from ..errors import UserError
 from .core import Dataset, Split
 from .download import RemoteFile, data_home, fetch, safe_extract
 from .registry import DatasetInfo, register_dataset
+from .sources import CIFAR10, CIFAR100
 
-CIFAR10 = RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-                     "c32a1d4ab5d03f1284b67883e8d87530")
-CIFAR100 = RemoteFile("cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
-                      "03b5dce01913d631647c71ecec9e9cb8")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 

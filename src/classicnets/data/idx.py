@@ -18,6 +18,8 @@ from ..errors import UserError
 from .core import Dataset, Split
 from .download import RemoteFile, fetch
 from .registry import DatasetInfo, register_dataset
+from .sources import FASHION_FILES, MNIST_FILES
+from .sources import IDX_NAMES as NAMES
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -45,18 +47,6 @@ def read_idx_gz(path: Path) -> np.ndarray:
         raise UserError(f"cannot read {path}: {e}") from None
 
 
-def _files(base: str, names: tuple[str, ...], md5s: tuple[str, ...]) -> dict[str, RemoteFile]:
-    return {n: RemoteFile(n, base + n, m) for n, m in zip(names, md5s)}
-
-
-NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-MNIST_FILES = _files("https://ossci-datasets.s3.amazonaws.com/mnist/", NAMES,
-                     ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))
-FASHION_FILES = _files("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", NAMES,
-                       ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-                        "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot"]
 

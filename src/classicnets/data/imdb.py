@@ -31,17 +31,15 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_open
 from . import keras_imdb
 from .core import Dataset, Split, option_int
-from .download import RemoteFile, data_home, fetch, move_aside
+from .download import data_home, fetch, keep_in_cache, move_aside
 from .registry import DatasetInfo, register_dataset
+from .sources import ACLIMDB
 from .text import Vocabulary, pad_sequences, tokenize
 
 SOURCES = ("aclimdb", "keras")  # where the word ranks come from (see the module docstring)
 
-ACLIMDB = RemoteFile("aclImdb_v1.tar.gz", "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-                     "7c2ac02c03563afcf9b574c7e56c153a")
 CLASSES = ["negative", "positive"]
 SPLITS = ("train", "test")
 
@@ -103,8 +101,7 @@ def _tokenized(data_dir, base_url) -> tuple[list[str], dict[str, tuple[np.ndarra
     arrays = {"words": np.array(vocab.words, dtype=str)}
     for s, (r, o, y) in parts.items():
         arrays.update({f"{s}_ranks": r, f"{s}_offsets": o, f"{s}_labels": y})
-    with atomic_open(cache, "wb") as f:
-        np.savez(f, **arrays)
+    keep_in_cache(cache, lambda f: np.savez(f, **arrays))
     return vocab.words, parts
 
 

@@ -28,16 +28,8 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from ..errors import UserError
-from .download import RemoteFile, fetch
-
-# Keras 2, keras/datasets/imdb.py: `load_data` and `get_word_index` call `get_file(...,
-# origin=origin_folder + NAME, file_hash=...)` with these hashes (64 hex digits: get_file checks a
-# SHA-256; 32: an MD5). Keras publishes only a SHA-256 for imdb.npz.
-_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-KERAS_NPZ = RemoteFile("imdb.npz", _ORIGIN + "imdb.npz",
-                       sha256="69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f")
-KERAS_WORD_INDEX = RemoteFile("imdb_word_index.json", _ORIGIN + "imdb_word_index.json",
-                              md5="bfafd718b763782e994055a2d397834f")
+from .download import fetch
+from .sources import KERAS_NPZ, KERAS_WORD_INDEX
 
 # The only globals a pickled 1-D object array refers to (`pickletools.dis` of one saved by np.save,
 # under numpy 1 and 2): `_reconstruct` (module numpy.core.multiarray, or numpy._core.multiarray),

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..fileio import write_bytes
 from .core import Dataset, Split, check_finite_array, option_int
-from .download import data_home, move_aside
+from .download import data_home, keep_in_cache, move_aside
 from .files import LAYOUT_WORDS, decode_image, image_layout, load_npy, open_npz
 
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
@@ -123,7 +122,7 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
             arrays[f"x_{s}"], arrays[f"y_{s}"] = _decode(files[s], classes, size, skipped)
         buf = io.BytesIO()
         np.savez(buf, skipped=np.array(skipped, dtype=str), **arrays)
-        write_bytes(cache, buf.getvalue())
+        keep_in_cache(cache, lambda f: f.write(buf.getvalue()))
     if not len(arrays["y_train"]):
         raise UserError(f"no readable images under {split_dirs['train']}")
     splits = {s: Split(torch.from_numpy(arrays[f"x_{s}"]), torch.from_numpy(arrays[f"y_{s}"]))

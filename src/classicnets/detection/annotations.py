@@ -36,21 +36,15 @@ import numpy as np
 import torch
 
 from ..data.core import option_int
-from ..data.download import RemoteFile, data_home, fetch, move_aside, safe_extract
+from ..data.download import RemoteFile, data_home, fetch, move_aside, safe_extract  # noqa: F401  (RemoteFile: tests)
 from ..data.registry import DatasetInfo, register_dataset
+from ..data.sources import VOC2007_TEST, VOC2007_TRAINVAL
 from ..errors import UserError
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor"]  # the devkit's order (VOCinit.m), also torchvision's and Detectron2's
 
-# The published archives and their MD5s (as in torchvision/datasets/voc.py, DATASET_YEAR_DICT).
-VOC2007_TRAINVAL = RemoteFile("VOCtrainval_06-Nov-2007.tar",
-                              "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtrainval_06-Nov-2007.tar",
-                              "c52e279531787c972589f7e41ab4ae64")
-VOC2007_TEST = RemoteFile("VOCtest_06-Nov-2007.tar",
-                          "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtest_06-Nov-2007.tar",
-                          "b6e924de25625d8de591ea690078ad9f")
 VOC2007_SPLITS = {"train": VOC2007_TRAINVAL, "val": VOC2007_TRAINVAL, "trainval": VOC2007_TRAINVAL,
                   "test": VOC2007_TEST}
 VOC2007_ROOT = "VOCdevkit/VOC2007"  # inside both archives

@@ -18,8 +18,8 @@ __all__ = ["AugmentConfig", "RunConfig", "TrainConfig", "UserError", "create", "
            "with_head", "TransferConfig"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "AugmentConfig": ".data.augment_config", "list_datasets": ".data.registry", "load_dataset": ".data.registry",
-    "UserError": ".errors", "summary": ".inspect", "TrainConfig": ".train.config", "evaluate": ".train.engine",
-    "fit": ".train.engine", "predict": ".train.engine", "create": ".zoo.registry", "list_models": ".zoo.registry",
-    "RunConfig": ".runs.rundir", "train_run": ".runs.run", "TransferConfig": ".transfer.config",
+    "UserError": ".errors", "summary": ".inspect", "TrainConfig": ".config", "evaluate": ".train.evaluation",
+    "fit": ".train.engine", "predict": ".train.evaluation", "create": ".zoo.build", "list_models": ".zoo.registry",
+    "RunConfig": ".config", "train_run": ".runs.run", "TransferConfig": ".config",
     **dict.fromkeys(["freeze", "unfreeze", "with_head"], ".transfer.heads"),
 })

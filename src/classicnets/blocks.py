@@ -223,9 +223,5 @@ def pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def make_divisible(v: float, divisor: int = 8) -> int:
-    return max(divisor, int(v + divisor / 2) // divisor * divisor)
-
-
 def channels(spec: Sequence[int], mult: float) -> list[int]:
     return [max(1, int(c * mult)) for c in spec]

@@ -184,7 +184,7 @@ def test_a_detector_backbone_starts_from_a_classifier_run_weights(cli, tmp_path)
     weights file) and cuts it as the backbone is cut; --head and the like are refused; a file for
     another architecture (ResNet-20's for ResNet-8) is one sentence, and no run is left."""
     from classicnets.detection.backbones import BACKBONES
-    from classicnets.runs import rundir
+    from classicnets import record
     from classicnets.zoo import create
     from safetensors.torch import load_file, save_file
 
@@ -202,7 +202,7 @@ def test_a_detector_backbone_starts_from_a_classifier_run_weights(cli, tmp_path)
     for key, value in expected.items():  # lr 1e-9: the weights are still the file's (BatchNorm statistics move)
         if "running" not in key and "num_batches" not in key:
             assert torch.allclose(trained[f"backbone.{key}"], value, atol=1e-6), key
-    assert json.loads((run / rundir.CONFIG).read_text())["transfer_loaded"]["backbone"] == "cifar_resnet20"
+    assert json.loads((run / record.CONFIG).read_text())["transfer_loaded"]["backbone"] == "cifar_resnet20"
 
     code, _, err = cli("train", "--model", "faster_rcnn", "--data", "digit_boxes", "--weights", weights,
                        "--head", "dense", "--out", tmp_path / "no")

@@ -10,8 +10,8 @@ import torch
 from classicnets.detection.backbones import BACKBONES, build_backbone
 from classicnets.detection.data import load_digit_boxes
 from classicnets.detection.metrics import voc_map
-from classicnets.detection.ops import box_iou, nms, roi_align
-from classicnets.detection.roi_heads import align_rois, paste_masks
+from classicnets.detection.ops import box_iou, nms
+from classicnets.detection.roi_heads import paste_masks
 from classicnets.detection.rpn import nms_per_image
 from classicnets.errors import UserError
 from classicnets.inspect import count_params, summarize
@@ -212,24 +212,6 @@ def test_batched_nms_keeps_what_nms_keeps_per_image():
         idx = torch.nonzero(valid[b]).flatten()
         expected = idx[nms(boxes[b, idx], -idx.float(), 0.5)]  # rank order as scores
         assert torch.equal(torch.nonzero(keep[b]).flatten(), expected.sort().values)
-
-
-def test_align_rois_matches_roi_align_values_and_gradients():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 5, 16, 16, dtype=torch.float64, generator=g, requires_grad=True)
-    rois = []
-    for n in (4, 0, 7):
-        xy = torch.rand(n, 2, generator=g, dtype=torch.float64) * 50
-        rois.append(torch.cat([xy, xy + 0.5 + torch.rand(n, 2, generator=g, dtype=torch.float64) * 30], 1))
-    for ratio in (-1, 2):
-        a, b = align_rois(x, rois, 7, 0.25, ratio), roi_align(x, rois, 7, 0.25, ratio)
-        assert torch.allclose(a, b, atol=1e-12)
-        ga, = torch.autograd.grad(a.square().sum(), x)
-        gb, = torch.autograd.grad(b.square().sum(), x)
-        assert torch.allclose(ga, gb, atol=1e-12)
-    masks = torch.rand(4, 1, 20, 20, dtype=torch.float64, generator=g)  # one channel: gathered per RoI
-    crop = torch.tensor([[3, 1, 1, 10, 12], [0, 0, 0, 20, 20], [3, 5, 2, 9, 9]], dtype=torch.float64)
-    assert torch.allclose(align_rois(masks, crop, 28), roi_align(masks, crop, 28), atol=1e-12)
 
 
 def test_pasted_masks_fill_their_box_only():

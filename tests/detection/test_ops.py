@@ -201,6 +201,31 @@ def kernel_roi_align(x, rois, ph, pw, scale, ratio, aligned):
     return out
 
 
+def test_roi_align_on_many_rois_per_map_and_on_one_channel_masks_matches_the_kernel():
+    """The layout the detectors' heads use (many RoIs on few maps: two matrix products per image; one
+    channel: each RoI's map gathered), values against the kernel loop, gradients by gradcheck."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 16, 16, dtype=torch.float64, generator=g)
+    rois = []
+    for n in (4, 0, 7):
+        xy = torch.rand(n, 2, generator=g, dtype=torch.float64) * 50
+        rois.append(torch.cat([xy, xy + 0.5 + torch.rand(n, 2, generator=g, dtype=torch.float64) * 30], 1))
+    rows = torch.cat([torch.cat([torch.full((len(r), 1), float(i), dtype=torch.float64), r], 1)
+                      for i, r in enumerate(rois)])
+    for ratio in (-1, 2):
+        assert torch.allclose(roi_align(x, rois, 7, 0.25, ratio), kernel_roi_align(x, rows, 7, 7, 0.25, ratio, False),
+                              atol=1e-12)
+    masks = torch.rand(4, 1, 20, 20, dtype=torch.float64, generator=g)
+    crop = torch.tensor([[3, 1, 1, 10, 12], [0, 0, 0, 20, 20], [3, 5, 2, 9, 9]], dtype=torch.float64)
+    assert torch.allclose(roi_align(masks, crop, 28), kernel_roi_align(masks, crop, 28, 28, 1.0, -1, False), atol=1e-12)
+    small = x[:2, :2, :8, :8].clone().requires_grad_()
+    two = [r[:2] * 0.4 for r in rois[:1]] + [rois[2][:2] * 0.4]
+    assert torch.autograd.gradcheck(lambda t: roi_align(t, two, 3, 0.5, 2), (small,))
+    crop_small = crop.clone()
+    crop_small[:, 1:] *= 0.3
+    assert torch.autograd.gradcheck(lambda t: roi_align(t, crop_small, 3), (masks[:, :, :8, :8].clone().requires_grad_(),))
+
+
 def test_roi_pool_and_align_match_the_kernels_on_awkward_boxes():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 9, 11, generator=g)

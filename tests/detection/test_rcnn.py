@@ -167,7 +167,7 @@ def test_proposals_from_normalised_images_match_the_raw_image():
     ds = load_digit_boxes(train=2, val=0, test=1)
     x = ds.normalization()(ds.train.images)
     model = create("rcnn", seed=0).eval()
-    props = model.proposals(x, None)  # min-max rescaled to 0..1 before the search
+    props = model.external_proposals(x, None)  # min-max rescaled to 0..1 before the search
     for p, raw in zip(props, ds.train.images):
         assert torch.equal(p, selective_search(raw))
     with torch.no_grad():

@@ -10,11 +10,12 @@ from classicnets.data import load_dataset
 from classicnets.data.augment_config import AugmentConfig
 from classicnets.detection.data import DetectionDataset, DetectionSplit
 from classicnets.detection.evaluate import score
-from classicnets.detection.train import DetectionLoader, fit_detection
+from classicnets.detection.loader import DetectionLoader
+from classicnets.detection.train import fit_detection
 from classicnets.errors import UserError
 from classicnets.runs.run import resume_run, train_run
-from classicnets.runs.rundir import RunConfig
-from classicnets.train.config import TrainConfig
+from classicnets.config import RunConfig
+from classicnets.config import TrainConfig
 from classicnets.zoo import create
 
 T = torch.tensor

@@ -278,7 +278,7 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
 
 
 def test_last_fraction_validation_is_the_tail_of_the_arrays_before_shuffling():
-    from classicnets.train.config import TrainConfig
+    from classicnets.config import TrainConfig
     from classicnets.train.engine import resolve_splits
     x = torch.arange(10, dtype=torch.float32).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
     y = torch.arange(10) % 2
@@ -289,7 +289,7 @@ def test_last_fraction_validation_is_the_tail_of_the_arrays_before_shuffling():
 def test_keras_decay_and_piecewise_schedules():
     from torch import nn
 
-    from classicnets.train.config import TrainConfig
+    from classicnets.config import TrainConfig
     from classicnets.train.optim import make_optimizer, make_scheduler
     model = nn.Linear(2, 2)
     cfg = TrainConfig(optimizer="sgd", lr=0.01, decay=1e-2, schedule="constant", momentum=0.0)

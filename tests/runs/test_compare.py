@@ -8,8 +8,10 @@ import shutil
 
 import pytest
 
+from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets.runs import compare, rundir
+from classicnets import record
+from classicnets.runs import compare
 from classicnets.runs.run import train_run
 from classicnets.train import TrainConfig
 
@@ -17,14 +19,14 @@ from classicnets.train import TrainConfig
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run = tmp_path_factory.mktemp("trained") / "20260101-120000-lenet-digits"
-    train_run(rundir.RunConfig(train=TrainConfig(epochs=2)), out=run, log=lambda s: None)
+    train_run(RunConfig(train=TrainConfig(epochs=2)), out=run, log=lambda s: None)
     return run
 
 
 def copy(run, dest, *, config=None, results=None, remove=()):
     """A copy of `run` at `dest`, with config.json / results.json entries changed and files removed."""
     shutil.copytree(run, dest)
-    for name, changes in ((rundir.CONFIG, config), (rundir.RESULTS, results)):
+    for name, changes in ((record.CONFIG, config), (record.RESULTS, results)):
         if changes:
             d = json.loads((dest / name).read_text())
             d.update(changes)
@@ -35,20 +37,21 @@ def copy(run, dest, *, config=None, results=None, remove=()):
 
 
 def metrics(run):
-    return list(csv.DictReader(io.StringIO((run / rundir.METRICS).read_text())))
+    return list(csv.DictReader(io.StringIO((run / record.METRICS).read_text())))
 
 
 def test_a_finished_run_reads_back_its_own_numbers(finished):
     import torch
 
     from classicnets.inspect import summarize
+    from classicnets.runs.rundir import build_model
 
     row = compare.collect_run(finished)
-    card = rundir.read_card(finished)
+    card = record.read_card(finished)
     with torch.device("meta"):
-        expected_params = summarize(card.build(), card.input_shape).total_params
+        expected_params = summarize(build_model(card), card.input_shape).total_params
     val = [float(r["val_acc"]) for r in metrics(finished)]
-    results = json.loads((finished / rundir.RESULTS).read_text())
+    results = json.loads((finished / record.RESULTS).read_text())
     assert row.status == "finished" and not row.problems
     assert (row.model, row.data, row.recipe) == ("lenet", "digits", None)
     assert row.params == expected_params  # from the safetensors header alone, as summary counts them
@@ -73,16 +76,16 @@ def test_runs_are_found_one_and_two_levels_down(finished, tmp_path):
 def test_unfinished_resumed_not_started_and_damaged_runs_are_listed_with_their_status(finished, tmp_path, cli):
     copy(finished, tmp_path / "done")
     copy(finished, tmp_path / "resumed", config={"resumed": [{"from_epoch": 1, "command": "classicnets train"}]})
-    copy(finished, tmp_path / "interrupted", remove=(rundir.RESULTS, rundir.WEIGHTS))
+    copy(finished, tmp_path / "interrupted", remove=(record.RESULTS, record.WEIGHTS))
     (tmp_path / "fresh").mkdir()
-    shutil.copy(finished / rundir.CONFIG, tmp_path / "fresh" / rundir.CONFIG)
+    shutil.copy(finished / record.CONFIG, tmp_path / "fresh" / record.CONFIG)
     bad_json = copy(finished, tmp_path / "bad-json")
-    (bad_json / rundir.CONFIG).write_text('{"model": "lenet", ')
+    (bad_json / record.CONFIG).write_text('{"model": "lenet", ')
     garbage = copy(finished, tmp_path / "garbage-metrics")
-    (garbage / rundir.METRICS).write_text("epoch,loss\n1,0.5\n2,lots\n")
+    (garbage / record.METRICS).write_text("epoch,loss\n1,0.5\n2,lots\n")
     truncated = copy(finished, tmp_path / "truncated-weights")
-    (truncated / rundir.WEIGHTS).write_bytes((finished / rundir.WEIGHTS).read_bytes()[:100])
-    copy(finished, tmp_path / "no-metrics", remove=(rundir.METRICS,))
+    (truncated / record.WEIGHTS).write_bytes((finished / record.WEIGHTS).read_bytes()[:100])
+    copy(finished, tmp_path / "no-metrics", remove=(record.METRICS,))
 
     rows = {r.run: r for r in compare.collect([tmp_path])}
     assert {k: r.status for k, r in rows.items()} == {
@@ -108,7 +111,7 @@ def test_unfinished_resumed_not_started_and_damaged_runs_are_listed_with_their_s
 
 def test_the_course_figure_and_the_difference_use_the_same_metric(finished, tmp_path):
     final_val = float(metrics(finished)[-1]["val_acc"])
-    test = json.loads((finished / rundir.RESULTS).read_text())["test_acc"]
+    test = json.loads((finished / record.RESULTS).read_text())["test_acc"]
     course = {"epochs": 12, "quote": "reaches 99% after 12 epochs", "source": "course, chapter 3"}
     a = copy(finished, tmp_path / "val", results={"course": {**course, "metric": "val_acc", "value": 0.99}})
     b = copy(finished, tmp_path / "test", results={"course": {**course, "metric": "test_acc", "value": 0.5}})
@@ -164,7 +167,7 @@ def test_the_table_fits_80_columns(finished, tmp_path):
     copy(finished, tmp_path / "20260101-120000-lenet-digits-with-a-long-name",
          config={"recipe": {"name": "lenet-course", "from_recipe": ["lr"], "overridden": []}},
          results={"course": {"metric": "val_acc", "value": 0.99, "epochs": 12}})
-    copy(finished, tmp_path / "stopped", remove=(rundir.RESULTS, rundir.WEIGHTS))
+    copy(finished, tmp_path / "stopped", remove=(record.RESULTS, record.WEIGHTS))
     lines = []
     compare.render(compare.collect([tmp_path]), lines.append, width=80)
     table = lines[:lines.index(next(line for line in lines if line.startswith("accuracies in %")))]
@@ -178,12 +181,12 @@ def test_plot_overlays_validation_accuracy_and_falls_back_for_runs_without(finis
     copy(finished, tmp_path / "val")
     no_val = copy(finished, tmp_path / "no-val")
     rows = metrics(finished)
-    (no_val / rundir.METRICS).write_text("epoch,loss,acc,lr\n" + "".join(
+    (no_val / record.METRICS).write_text("epoch,loss,acc,lr\n" + "".join(
         f"{r['epoch']},{r['loss']},{r['acc']},{r['lr']}\n" for r in rows))
     regression = copy(finished, tmp_path / "regression")
-    (regression / rundir.METRICS).write_text("epoch,loss,val_loss,lr\n1,2.0,1.5,0.1\n2,1.0,0.9,0.1\n")
+    (regression / record.METRICS).write_text("epoch,loss,val_loss,lr\n1,2.0,1.5,0.1\n2,1.0,0.9,0.1\n")
     (tmp_path / "fresh").mkdir()
-    shutil.copy(finished / rundir.CONFIG, tmp_path / "fresh" / rundir.CONFIG)  # no curve to draw
+    shutil.copy(finished / record.CONFIG, tmp_path / "fresh" / record.CONFIG)  # no curve to draw
 
     fig = compare.plot_runs(compare.collect([tmp_path]), tmp_path / "curves.png")
     acc_ax, loss_ax = fig.axes

@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets.runs import rundir
+from classicnets import record
 from classicnets.runs.report import REPORT, build_report, write_report
 from classicnets.runs.run import train_run
 from classicnets.train import TrainConfig
@@ -44,15 +45,15 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("trained") / "lenet-run"
-    train_run(rundir.RunConfig(train=TrainConfig(epochs=2)), out=path, log=lambda s: None)
-    config = json.loads((path / rundir.CONFIG).read_text())
+    train_run(RunConfig(train=TrainConfig(epochs=2)), out=path, log=lambda s: None)
+    config = json.loads((path / record.CONFIG).read_text())
     config["recipe"] = {"name": "lenet <b>course</b>", "from_recipe": ["lr", "batch_size"], "overridden": ["epochs"]}
-    (path / rundir.CONFIG).write_text(json.dumps(config))
-    results = json.loads((path / rundir.RESULTS).read_text())
+    (path / record.CONFIG).write_text(json.dumps(config))
+    results = json.loads((path / record.RESULTS).read_text())
     results["course"] = {"metric": "val_acc", "value": 0.99, "epochs": 12, "source": "course, chapter 3",
                          "quote": "<script>alert('the course')</script> reaches 99%"}
-    (path / rundir.RESULTS).write_text(json.dumps(results))
-    shutil.copy(path / rundir.CURVES, path / "confusion-test.png")  # a confusion image, as evaluate names it
+    (path / record.RESULTS).write_text(json.dumps(results))
+    shutil.copy(path / record.CURVES, path / "confusion-test.png")  # a confusion image, as evaluate names it
     return path
 
 
@@ -69,7 +70,7 @@ def test_the_report_is_self_contained_and_has_every_section(run, cli):
             assert link[1:] in page.ids
     images = [base64.b64decode(link.split(",", 1)[1]) for tag, link in page.links if tag == "img"]
     assert len(images) == 2 and all(img.startswith(PNG) for img in images)  # curves and the confusion matrix
-    assert images[0] == (run / rundir.CURVES).read_bytes()
+    assert images[0] == (run / record.CURVES).read_bytes()
     assert "script" not in page.tags and "iframe" not in page.tags and "link" not in page.tags
 
 
@@ -77,14 +78,14 @@ def test_sections_show_the_recipe_the_course_the_layers_and_the_environment(run)
     page = Page(build_report(run))
     assert "<b>" not in page.tags and "lenet <b>course</b>" in page.text["recipe"]  # escaped, shown as written
     assert "overridden" in page.text["recipe"] and "1 overridden" in page.text["recipe"]
-    results = json.loads((run / rundir.RESULTS).read_text())
-    final_val = float((run / rundir.METRICS).read_text().splitlines()[-1].split(",")[4])
+    results = json.loads((run / record.RESULTS).read_text())
+    final_val = float((run / record.METRICS).read_text().splitlines()[-1].split(",")[4])
     course = page.text["course"]
     assert "99.00%" in course and f"{100 * final_val:.2f}%" in course
     assert f"{100 * (final_val - 0.99):+.2f} points" in course
     assert "<script>alert('the course')</script>" in course and "course, chapter 3" in course
     assert "Total params: 53,002" in page.text["layers"] and "features.0 (Conv2d)" in page.text["layers"]
-    env = json.loads((run / rundir.CONFIG).read_text())["environment"]
+    env = json.loads((run / record.CONFIG).read_text())["environment"]
     assert env["torch"] in page.text["environment"] and "classicnets.train_run" in page.text["environment"]
     assert f"{100 * results['test_acc']:.2f}%" in page.text["overview"]
 
@@ -92,7 +93,7 @@ def test_sections_show_the_recipe_the_course_the_layers_and_the_environment(run)
 def test_an_unfinished_or_damaged_run_still_gets_a_report(run, tmp_path):
     stopped = tmp_path / "stopped"
     shutil.copytree(run, stopped)
-    for name in (rundir.RESULTS, rundir.WEIGHTS, rundir.CURVES, "confusion-test.png"):
+    for name in (record.RESULTS, record.WEIGHTS, record.CURVES, "confusion-test.png"):
         (stopped / name).unlink()
     page = Page(build_report(stopped))
     assert "interrupted" in page.text[None]
@@ -101,8 +102,8 @@ def test_an_unfinished_or_damaged_run_still_gets_a_report(run, tmp_path):
     assert "classicnets evaluate" in page.text["confusion"]
     assert "Total params: 53,002" in page.text["layers"]  # built from model.json, no weights needed
 
-    (stopped / rundir.CARD).write_text("{not json")
-    (stopped / rundir.METRICS).write_text("nonsense")
+    (stopped / record.CARD).write_text("{not json")
+    (stopped / record.METRICS).write_text("nonsense")
     page = Page(write_report(stopped).read_text(encoding="utf-8"))
     assert "problems" in page.ids and "model.json is not readable JSON" in page.text[None]
     assert "No layer table" in page.text["layers"] and "No curves" in page.text["curves"]

@@ -7,14 +7,15 @@ import threading
 
 import pytest
 
+from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets.runs import rundir
+from classicnets import record
 from classicnets.runs.run import claim_run_dir, resume_run, train_run
 from classicnets.train import TrainConfig
 
 
 def quick(epochs=2, **train):
-    return rundir.RunConfig(train=TrainConfig(epochs=epochs, **train))
+    return RunConfig(train=TrainConfig(epochs=epochs, **train))
 
 
 def test_a_failed_start_leaves_nothing_and_a_rerun_works(cli, tmp_path):
@@ -23,7 +24,7 @@ def test_a_failed_start_leaves_nothing_and_a_rerun_works(cli, tmp_path):
     assert code == 2 and "--epochs must be at least 1" in err and not run.exists()
     code, _, err = cli("train", "--epochs", 1, "--out", run, "-q")
     assert code == 0, err
-    assert rundir.run_state(run) == "finished"
+    assert record.run_state(run) == "finished"
 
 
 def test_divergence_in_the_first_epoch_removes_the_new_run(cli, tmp_path):
@@ -119,9 +120,9 @@ def test_a_finished_run_trains_further_with_more_epochs(finished, tmp_path):
 def test_a_run_that_never_finished_an_epoch_restarts_with_resume(tmp_path):
     run = tmp_path / "R"
     claim_run_dir(run, tmp_path, quick(1), {**quick(1).to_dict()})  # as if killed during its first epoch
-    code_state = rundir.run_state(run)
+    code_state = record.run_state(run)
     assert code_state == "not started"
     with pytest.raises(UserError, match="never finished an epoch; start it again with --resume"):
         claim_run_dir(run, tmp_path, quick(1), {})
     result = resume_run(run, log=lambda s: None)
-    assert result.results["epochs"] == 1 and rundir.run_state(run) == "finished"
+    assert result.results["epochs"] == 1 and record.run_state(run) == "finished"

@@ -42,7 +42,8 @@ def test_a_real_run_logs_what_metrics_csv_holds(tmp_path):
     import csv
 
     from classicnets.runs.run import train_run
-    from classicnets.runs.rundir import METRICS, RunConfig
+    from classicnets.config import RunConfig
+    from classicnets.record import METRICS
     from classicnets.train import TrainConfig
 
     callback = TensorBoard()

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from classicnets.runs import rundir
+from classicnets.config import RunConfig
+from classicnets.runs.rundir import load_model
+from classicnets import record
 from classicnets.runs.run import resume_run, train_run
 from classicnets.train import Callback, TrainConfig, fit
 from classicnets.zoo import create
@@ -49,17 +51,18 @@ class Interrupt(Callback):
 
 
 def _config(**train):
-    return rundir.RunConfig(train=TrainConfig(epochs=2, optimizer="sgd", lr=0.5, momentum=0.9,
+    return RunConfig(train=TrainConfig(epochs=2, optimizer="sgd", lr=0.5, momentum=0.9,
                                               schedule="constant", seed=4, **train))
 
 
 def _weights(run):
-    model, _ = rundir.load_model(run)
+    model, _ = load_model(run)
     return model.state_dict()
 
 
 def test_clipping_options_map_onto_the_config():
-    from classicnets.cli import build_parser, dataclass_from_args
+    from classicnets.cli import build_parser
+    from classicnets.cli.options import dataclass_from_args
     a = build_parser().parse_args(["train", "--clip-norm", "0.5", "--clip-value", "0.02"])
     cfg = dataclass_from_args(TrainConfig, a)
     assert (cfg.clip_norm, cfg.clip_value) == (0.5, 0.02)
@@ -75,7 +78,7 @@ def test_clipping_is_recorded_in_config_json_and_honoured_by_resume(cli, tmp_pat
         train_run(_config(**clip), out=tmp_path / "cut", callbacks=[Interrupt()], log=lambda s: None)
     recorded = json.loads((tmp_path / "cut" / "config.json").read_text())["train"]
     assert (recorded["clip_norm"], recorded["clip_value"]) == (0.05, 0.002)
-    assert rundir.run_state(tmp_path / "cut") == "interrupted"
+    assert record.run_state(tmp_path / "cut") == "interrupted"
     resume_run(tmp_path / "cut", log=lambda s: None)  # reads the clipping from config.json
     whole, resumed = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)

@@ -19,7 +19,8 @@ import torch
 from classicnets.cli import run_cli
 from classicnets.data.augment import AugmentConfig, Augmenter
 from classicnets.data.core import BatchLoader
-from classicnets.train.distributed import CHECK_STEPS, shard
+from classicnets.data.core import shard
+from classicnets.train.distributed import CHECK_STEPS
 
 ARGS = ["train", "--epochs", "2", "--batch-size", "100", "--arg", "dropout=0", "--seed", "2", "-q"]
 STEPS = 13  # per epoch: digits' 1257 training examples in batches of 100
@@ -167,11 +168,12 @@ def test_a_checkpoint_resumes_under_another_world_size(tmp_path, monkeypatch):
 def test_sync_bn_on_the_cpu_is_one_sentence():
     from classicnets.errors import UserError
     from classicnets.train.distributed import Dist
+    from classicnets.train.strategy import DataParallel
     from classicnets.zoo import create
 
     d = Dist(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"), backend="gloo")
     with pytest.raises(UserError, match="--sync-bn needs CUDA GPUs"):
-        d.wrap(create("resnet20", seed=0), sync_bn=True)
+        DataParallel(d).wrap(create("resnet20", seed=0), sync_bn=True)
 
 
 NAN_ON_RANK_1 = """

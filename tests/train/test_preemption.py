@@ -21,7 +21,7 @@ import pytest
 
 from classicnets import testhooks
 from classicnets.cli import run_cli
-from classicnets.runs import rundir
+from classicnets.record import run_state
 from classicnets.runs.lock import RunLock
 from classicnets.train import engine
 from classicnets.train.checkpoint import load_state, read_position
@@ -71,7 +71,7 @@ def test_a_signal_saves_the_position_and_resume_is_exact(cli, reference, tmp_pat
     assert code == status, err
     assert f"{said}. Continue with: classicnets train --resume {run}" in err
     assert read_position(run / "checkpoint.safetensors") == position  # this very step, not the last save point
-    assert rundir.run_state(run) == "interrupted" and not (run / "model.safetensors").exists()
+    assert run_state(run) == "interrupted" and not (run / "model.safetensors").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
     monkeypatch.undo()
 
@@ -136,7 +136,7 @@ def test_kill_9_at_any_point_resumes_from_the_last_complete_checkpoint(cli, refe
 
     run = procs["weights written, results not"][0]
     assert (run / "model.safetensors").exists() and not (run / "results.json").exists()
-    assert rundir.run_state(run) == "interrupted"
+    assert run_state(run) == "interrupted"
 
     for run, _, _ in procs.values():  # the killed holders' locks went with them
         code, _, err = cli("train", "--resume", run, "-q")
@@ -220,7 +220,7 @@ def test_a_full_disk_is_one_sentence_and_the_previous_checkpoint_stays(cli, refe
     code, _, err = cli(*ARGS, "--out", run)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"cannot write the checkpoint file {run / 'checkpoint.safetensors'} (No space left on device)" in err
-    assert f"the previous checkpoint is intact" in err and f"--resume {run}" in err
+    assert "the previous checkpoint is intact" in err and f"--resume {run}" in err
     assert read_position(run / "checkpoint.safetensors") == (1, 0)
     assert not list(run.glob(".*.tmp"))
 

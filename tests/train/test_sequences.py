@@ -4,7 +4,8 @@ import torch
 
 from classicnets.data import Split, load_dataset
 from classicnets.train import TrainConfig
-from classicnets.train.engine import evaluate, fit, predict
+from classicnets.train.engine import fit
+from classicnets.train.evaluation import evaluate, predict
 from classicnets.zoo import create
 
 FAST = dict(batch_size=50, lr=1e-2, seed=0)

@@ -7,7 +7,7 @@ import classicnets as cn
 from classicnets.errors import UserError
 from classicnets.inspect import summarize
 from classicnets.train import TrainConfig
-from classicnets.train.engine import Trainer, fit
+from classicnets.train.engine import fit
 from classicnets.transfer import freeze, head_names, unfreeze, unfreeze_top, with_head
 from classicnets.transfer.heads import base_blocks, build_head
 

@@ -374,7 +374,7 @@ def test_a_pth_in_the_zoos_own_names_loads_as_it_is(tmp_path, zipped):
 # ---- classicnets safetensors ------------------------------------------------------------------
 
 def test_a_classicnets_run_brings_its_weights_and_normalisation(tmp_path):
-    from classicnets.runs.rundir import ModelCard, write_card
+    from classicnets.record import ModelCard, write_card
     source = create("lenet", seed=2, num_classes=10)
     save_weights(tmp_path / "model.safetensors", source)
     norm = Normalization(255.0, [0.1], [0.3])

@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..fileio import atomic_open
 from .core import Dataset
 from .download import check_extractable, check_member, data_home, fetch
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .sources import CATS_DOGS_ARCHIVE as ARCHIVE
 
 FOLDER = "cats_and_dogs_filtered"
@@ -62,14 +62,8 @@ def load_cats_vs_dogs(size: int = 160, data_dir: str | os.PathLike | None = None
     data = load_image_folder(root, size=size)
     data.name = "cats_vs_dogs"
     data.task = "binary"  # the course's Dense(1, sigmoid) with binary cross-entropy
-    data.description = INFO.description
-    data.citation = INFO.citation
+    data.description = dataset_info("cats_vs_dogs").description
+    data.citation = dataset_info("cats_vs_dogs").citation
     return data
 
 
-INFO = register_dataset(DatasetInfo(
-    name="cats_vs_dogs", loader=load_cats_vs_dogs,
-    description="cats vs dogs, the course's transfer-learning set: 2,000 training and 1,000 validation JPEGs",
-    classes=2, input_shape=(3, 160, 160), splits="train 2,000 / val 1,000",
-    license="Kaggle Dogs vs. Cats (Microsoft Asirra) research use",
-    citation="Elson et al. 2007, Asirra; Chollet 2017, Deep Learning with Python, 5.2", needs_download=True))

@@ -14,7 +14,7 @@ import torch
 from ..errors import UserError
 from .core import Dataset, Split
 from .download import RemoteFile, data_home, fetch, safe_extract
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, dataset_info
 from .sources import CIFAR10, CIFAR100
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -78,21 +78,11 @@ def _load(dataset: str, remote: RemoteFile, folder: str, train: list[str], test:
 
 def load_cifar10(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("cifar10", CIFAR10, "cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)],
-                 "test_batch.bin", 1, 0, CIFAR10_CLASSES, INFO10, data_dir, base_url)
+                 "test_batch.bin", 1, 0, CIFAR10_CLASSES, dataset_info("cifar10"), data_dir, base_url)
 
 
 def load_cifar100(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
     return _load("cifar100", CIFAR100, "cifar-100-binary", ["train.bin"], "test.bin", 2, 1,
-                 [str(i) for i in range(100)], INFO100, data_dir, base_url)
+                 [str(i) for i in range(100)], dataset_info("cifar100"), data_dir, base_url)
 
 
-CITATION = "Krizhevsky 2009, Learning multiple layers of features from tiny images"
-INFO10 = register_dataset(DatasetInfo(
-    name="cifar10", loader=load_cifar10, description="32x32 colour images in 10 classes (binary archive, 162 MB)",
-    classes=10, input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
-    license="free for research (see the dataset page)", citation=CITATION, needs_download=True))
-INFO100 = register_dataset(DatasetInfo(
-    name="cifar100", loader=load_cifar100,
-    description="32x32 colour images in 100 fine classes (binary archive, 161 MB)", classes=100,
-    input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
-    license="free for research (see the dataset page)", citation=CITATION, needs_download=True))

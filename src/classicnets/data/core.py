@@ -52,6 +52,18 @@ class Split:
         index = torch.as_tensor(index, device=self.x.device)
         return Split(self.x[index], self.y[index])
 
+    def hold_out(self, fraction: float, mode: Literal["stratified", "last"], seed: int) -> tuple[Split, Split]:
+        """(train, validation): `fraction` held out class by class, stratified and seeded, or the last
+        fraction of the arrays before any shuffling, as Keras's `validation_split` takes it."""
+        if mode == "last":
+            split_at = int(len(self) * (1.0 - fraction))  # Keras: x[:split_at], x[split_at:]
+            if split_at < 1 or split_at >= len(self):
+                raise UserError(f"--val-split {fraction} leaves no examples on one side of {len(self)}")
+            index = torch.arange(len(self))
+            return self.subset(index[:split_at]), self.subset(index[split_at:])
+        keep, held = stratified_split(self.y, fraction, seed)
+        return self.subset(keep), self.subset(held)
+
     def __repr__(self) -> str:  # the dataclass's would print every value of x and y
         def typed(t: torch.Tensor) -> str:  # "(1, 8, 8) uint8", or "int64" for one value per example
             dtype = str(t.dtype).removeprefix("torch.")
@@ -254,6 +266,13 @@ def _some(values: np.ndarray, limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit:,} more" if len(values) > limit else "")
 
 
+def shard(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rows [lo, hi) of a batch of `n` that process `rank` of `world` takes (torch.tensor_split's parts)."""
+    q, r = divmod(n, world)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
+
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out) with `fraction` of each class held out, reproducibly for `seed`.
     A split that cannot be drawn is one short sentence: classes with a single example (counted, a
@@ -377,7 +396,7 @@ class BatchLoader:
     def batches(self, order: torch.Tensor | None, start: int = 0,
                 part: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of an epoch in `order`, from batch `start` on (a resumed epoch). With
-        `part` = (rank, world), each batch's rank-th part of `world` (`train.distributed.shard`);
+        `part` = (rank, world), each batch's rank-th part of `world` (`shard`);
         augmentation is still drawn for the whole batch, so every example gets the draw it would get
         in one process."""
         n, bs = len(self.y), self.batch_size
@@ -387,7 +406,6 @@ class BatchLoader:
             else:
                 idx = order[begin:begin + bs]
             if part is not None:
-                from ..train.distributed import shard
                 lo, hi = shard(min(bs, n - begin), *part)
                 if self.augment is None:  # nothing drawn per example: gather this part only
                     idx = slice(begin + lo, begin + hi) if order is None else idx[lo:hi]

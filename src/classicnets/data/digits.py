@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .core import Dataset, Split
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.125
@@ -33,12 +33,6 @@ def load_digits() -> Dataset:
     return Dataset(
         name="digits", classes=[str(d) for d in range(10)],
         train=part(train), val=part(val), test=part(test), max_value=16.0,
-        description=INFO.description, citation=INFO.citation)
+        description=(info := dataset_info("digits")).description, citation=info.citation)
 
 
-INFO = register_dataset(DatasetInfo(
-    name="digits", loader=load_digits,
-    description="scikit-learn's bundled 8x8 handwritten digits (offline default)",
-    classes=10, input_shape=(1, 8, 8), splits="train 1,257 / val 180 / test 360 (fixed, stratified)",
-    license="CC BY 4.0 (UCI Machine Learning Repository)",
-    citation="Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"))

@@ -17,7 +17,7 @@ import torch
 from ..errors import UserError
 from .core import Dataset, Split
 from .download import RemoteFile, fetch
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, dataset_info
 from .sources import FASHION_FILES, MNIST_FILES
 from .sources import IDX_NAMES as NAMES
 
@@ -65,21 +65,10 @@ def _load(name: str, files: dict[str, RemoteFile], classes: list[str], info: Dat
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
-    return _load("mnist", MNIST_FILES, [str(i) for i in range(10)], MNIST, data_dir, base_url)
+    return _load("mnist", MNIST_FILES, [str(i) for i in range(10)], dataset_info("mnist"), data_dir, base_url)
 
 
 def load_fashion_mnist(data_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Dataset:
-    return _load("fashion-mnist", FASHION_FILES, FASHION_CLASSES, FASHION, data_dir, base_url)
+    return _load("fashion-mnist", FASHION_FILES, FASHION_CLASSES, dataset_info("fashion-mnist"), data_dir, base_url)
 
 
-MNIST = register_dataset(DatasetInfo(
-    name="mnist", loader=load_mnist, description="handwritten digits, 28x28 grayscale (IDX files, 11 MB)",
-    classes=10, input_shape=(1, 28, 28), splits="train 60,000 / test 10,000",
-    license="CC BY-SA 3.0 (per the torchvision/Keras mirrors)",
-    citation="LeCun et al. 1998, Gradient-based learning applied to document recognition",
-    needs_download=True))
-FASHION = register_dataset(DatasetInfo(
-    name="fashion-mnist", loader=load_fashion_mnist,
-    description="Zalando clothing images, 28x28 grayscale (IDX files, 30 MB)", classes=10,
-    input_shape=(1, 28, 28), splits="train 60,000 / test 10,000", license="MIT",
-    citation="Xiao, Rasul & Vollgraf 2017, Fashion-MNIST", needs_download=True))

@@ -34,7 +34,7 @@ from ..errors import UserError
 from . import keras_imdb
 from .core import Dataset, Split, option_int
 from .download import data_home, fetch, keep_in_cache, move_aside
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .sources import ACLIMDB
 from .text import Vocabulary, pad_sequences, tokenize
 
@@ -225,14 +225,7 @@ def load_imdb(num_words: int = 10000, maxlen: int = 500, skip_top: int = 0, star
                                                               truncating=truncating)),
                                torch.from_numpy(y.astype(np.int64)))
     return Dataset("imdb", list(CLASSES), train=split(xtr, ytr), test=split(xte, yte),
-                   description=INFO.description, citation=INFO.citation, task="binary", vocab=vocab,
+                   description=(info := dataset_info("imdb")).description, citation=info.citation, task="binary", vocab=vocab,
                    meta={"num_words": vocab.size})
 
 
-INFO = register_dataset(DatasetInfo(
-    name="imdb", loader=load_imdb,
-    description="movie reviews, positive or negative, as word ids (top 10,000 words, padded to 500); "
-                "from aclImdb_v1.tar.gz (84 MB)",
-    classes=2, input_shape=(500,), splits="train 25,000 / test 25,000",
-    license="free for research (see the dataset page)",
-    citation="Maas et al. 2011, Learning Word Vectors for Sentiment Analysis, ACL", needs_download=True))

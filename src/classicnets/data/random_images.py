@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .core import Dataset, Split, option_int
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 
 
 def load_random_images(size: int = 100, train: int = 100, test: int = 20, classes: int = 10,
@@ -32,11 +32,6 @@ def load_random_images(size: int = 100, train: int = 100, test: int = 20, classe
     tr = part(train)
     te = part(test) if test else None
     return Dataset("random_images", [str(c) for c in range(classes)], tr, None, te, max_value=1.0,
-                   description=INFO.description, citation=INFO.citation)
+                   description=(info := dataset_info("random_images")).description, citation=info.citation)
 
 
-INFO = register_dataset(DatasetInfo(
-    name="random_images", loader=load_random_images,
-    description="the course's random data for the small VGG-like convnet: uniform noise images, random labels",
-    classes=10, input_shape=(3, 100, 100), splits="train 100 / test 20 (generated, seeded)",
-    license="generated", citation="Keras documentation, 'VGG-like convnet' example (the course's Large ConvNets)"))

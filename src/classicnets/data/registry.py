@@ -1,7 +1,15 @@
-"""Data set registry: name -> loader, with what `classicnets datasets` shows."""
+"""Data set registry: name -> loader, with what `classicnets datasets` shows.
+
+Torch-free metadata, one entry per data set; each loader is imported by its "module:function" name
+(relative to the `classicnets` package) only when the data set is loaded, as the studies' registry
+does, so the registry imports none of its loaders (detection's data sets are loaded from
+`classicnets.detection` the same way). `register_dataset` adds a data set of your own, with a
+loader given as a function or a "package.module:function" name.
+"""
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import numbers
 import types
@@ -10,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UserError, unknown_name
-from .core import Dataset
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    loader: Callable[..., Dataset]
+    loader: str | Callable        # "module:function" (".data.digits:load_digits", relative to classicnets), or the function
     description: str
     classes: int
     input_shape: tuple[int, ...]       # (C, H, W)
@@ -24,6 +31,13 @@ class DatasetInfo:
     license: str
     citation: str
     needs_download: bool = False
+
+    def load(self) -> Callable:
+        """The loader function (imports its module, and torch with it)."""
+        if callable(self.loader):
+            return self.loader
+        module, _, function = self.loader.partition(":")
+        return getattr(importlib.import_module(module, "classicnets" if module.startswith(".") else None), function)
 
 
 _DATASETS: dict[str, DatasetInfo] = {}
@@ -36,18 +50,11 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
     return info
 
 
-def _ensure_loaded() -> None:
-    from . import cats_dogs, cifar, digits, idx, imdb, random_images, sequences  # noqa: F401  (importing a module registers its data sets)
-    from ..detection import annotations as _voc, data as _detection_data  # noqa: F401  (voc2007, digit_boxes)
-
-
 def list_datasets() -> list[DatasetInfo]:
-    _ensure_loaded()
     return [_DATASETS[k] for k in sorted(_DATASETS)]
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    _ensure_loaded()
     try:
         return _DATASETS[name]
     except KeyError:
@@ -129,14 +136,13 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(".") or name.endswith((".npz", ".npy"))
 
 
-def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> Dataset:
+def load_dataset(name: str, data_dir: str | None = None, **kwargs):
     """Load a registered data set by name, e.g. `load_dataset("digits")`, or the user's own: an
     image folder (one sub-folder per class), a .npz file, or a folder of x_train.npy, y_train.npy...
     (see `data.user`). `data_dir` holds files the user already has, for data sets that download.
     Options (`kwargs`, the CLI's `--data-arg KEY=VALUE`) are checked against the loader's parameters
     before it runs: an unknown name or a value of the wrong type is a `UserError`."""
     from pathlib import Path
-    _ensure_loaded()
     if name not in _DATASETS and (Path(name).is_dir() or name.endswith(".npz")):
         from .user import load_arrays, load_image_folder
         if data_dir is not None:
@@ -152,9 +158,84 @@ def load_dataset(name: str, data_dir: str | None = None, **kwargs) -> Dataset:
         raise UserError(f"{name} {what}; give an image folder, a .npz file, a folder of x_train.npy, "
                         f"y_train.npy... or a data set name ({', '.join(sorted(_DATASETS))})")
     info = dataset_info(name)
-    kwargs = check_options(info.loader, kwargs, f"data set {name!r}")
+    loader = info.load()
+    kwargs = check_options(loader, kwargs, f"data set {name!r}")
     if data_dir is not None:
         if not info.needs_download:
             raise UserError(f"data set {name!r} is bundled and takes no --data-dir")
         kwargs["data_dir"] = data_dir
-    return info.loader(**kwargs)
+    return loader(**kwargs)
+
+
+# -- the data sets ---------------------------------------------------------------------------------
+register_dataset(DatasetInfo(
+    name="adding", loader=".data.sequences:load_adding",
+    description="generated adding problem: sum the two marked values of a sequence (regression; "
+                "options length=50, seed=0; offline)",
+    classes=0, input_shape=(50, 2), splits="train 10,000 / val 1,000 / test 1,000 (generated)",
+    license="generated", citation="Hochreiter & Schmidhuber 1997, Long Short-Term Memory"))
+register_dataset(DatasetInfo(
+    name="cats_vs_dogs", loader=".data.cats_dogs:load_cats_vs_dogs",
+    description="cats vs dogs, the course's transfer-learning set: 2,000 training and 1,000 validation JPEGs",
+    classes=2, input_shape=(3, 160, 160), splits="train 2,000 / val 1,000",
+    license="Kaggle Dogs vs. Cats (Microsoft Asirra) research use",
+    citation="Elson et al. 2007, Asirra; Chollet 2017, Deep Learning with Python, 5.2", needs_download=True))
+register_dataset(DatasetInfo(
+    name="cifar10", loader=".data.cifar:load_cifar10", description="32x32 colour images in 10 classes (binary archive, 162 MB)",
+    classes=10, input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
+    license="free for research (see the dataset page)", citation="Krizhevsky 2009, Learning multiple layers of features from tiny images", needs_download=True))
+register_dataset(DatasetInfo(
+    name="cifar100", loader=".data.cifar:load_cifar100",
+    description="32x32 colour images in 100 fine classes (binary archive, 161 MB)", classes=100,
+    input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
+    license="free for research (see the dataset page)", citation="Krizhevsky 2009, Learning multiple layers of features from tiny images", needs_download=True))
+register_dataset(DatasetInfo(
+    name="copy", loader=".data.sequences:load_copy",
+    description="generated copy-memory task: repeat 10 symbols after a delay (per-step classes; "
+                "options delay=50, seed=0; offline)",
+    classes=10, input_shape=(70,), splits="train 10,000 / val 1,000 / test 1,000 (generated)",
+    license="generated", citation="Arjovsky, Shah & Bengio 2016, Unitary Evolution RNNs (task form)"))
+register_dataset(DatasetInfo(
+    name="digit_boxes", loader=".detection.data:load_digit_boxes",
+    description="detection: 64x64 canvases with 1-3 of scikit-learn's digits at 12-32 px; boxes, labels and masks",
+    classes=10, input_shape=(1, 64, 64), splits="train 2,000 / val 250 / test 500 (generated, seeded)",
+    license="CC BY 4.0 (the digits: UCI Machine Learning Repository)",
+    citation="generated from Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"))
+register_dataset(DatasetInfo(
+    name="digits", loader=".data.digits:load_digits",
+    description="scikit-learn's bundled 8x8 handwritten digits (offline default)",
+    classes=10, input_shape=(1, 8, 8), splits="train 1,257 / val 180 / test 360 (fixed, stratified)",
+    license="CC BY 4.0 (UCI Machine Learning Repository)",
+    citation="Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"))
+register_dataset(DatasetInfo(
+    name="fashion-mnist", loader=".data.idx:load_fashion_mnist",
+    description="Zalando clothing images, 28x28 grayscale (IDX files, 30 MB)", classes=10,
+    input_shape=(1, 28, 28), splits="train 60,000 / test 10,000", license="MIT",
+    citation="Xiao, Rasul & Vollgraf 2017, Fashion-MNIST", needs_download=True))
+register_dataset(DatasetInfo(
+    name="imdb", loader=".data.imdb:load_imdb",
+    description="movie reviews, positive or negative, as word ids (top 10,000 words, padded to 500); "
+                "from aclImdb_v1.tar.gz (84 MB)",
+    classes=2, input_shape=(500,), splits="train 25,000 / test 25,000",
+    license="free for research (see the dataset page)",
+    citation="Maas et al. 2011, Learning Word Vectors for Sentiment Analysis, ACL", needs_download=True))
+register_dataset(DatasetInfo(
+    name="mnist", loader=".data.idx:load_mnist", description="handwritten digits, 28x28 grayscale (IDX files, 11 MB)",
+    classes=10, input_shape=(1, 28, 28), splits="train 60,000 / test 10,000",
+    license="CC BY-SA 3.0 (per the torchvision/Keras mirrors)",
+    citation="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    needs_download=True))
+register_dataset(DatasetInfo(
+    name="random_images", loader=".data.random_images:load_random_images",
+    description="the course's random data for the small VGG-like convnet: uniform noise images, random labels",
+    classes=10, input_shape=(3, 100, 100), splits="train 100 / test 20 (generated, seeded)",
+    license="generated", citation="Keras documentation, 'VGG-like convnet' example (the course's Large ConvNets)"))
+register_dataset(DatasetInfo(
+    name="voc2007", loader=".detection.annotations:load_voc2007_dataset",
+    description="detection: PASCAL VOC 2007, 20 object classes, images resized to size x size (default 224); "
+                "boxes and difficult flags",
+    classes=20, input_shape=(3, 224, 224),
+    splits="train 2,501 / val 2,510 / test 4,952 images (train_on=trainval: 5,011 / none / 4,952)",
+    license="images: Flickr terms of use; annotations: the PASCAL VOC project, for research",
+    citation="Everingham et al. 2010, The PASCAL Visual Object Classes (VOC) Challenge, IJCV 88(2)",
+    needs_download=True))

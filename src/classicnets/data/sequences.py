@@ -20,7 +20,7 @@ import torch
 
 from ..errors import UserError
 from .core import Dataset, Split, option_int
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 
 SIZES = {"train": 10000, "val": 1000, "test": 1000}
 MAX_STEPS = 100_000      # longest sequence generated: 10,000 training sequences of it are already GBs
@@ -66,7 +66,7 @@ def load_adding(length: int = 50, seed: int = 0) -> Dataset:
     seed = option_int("data set 'adding'", "seed", seed, 0, 2**63 - 1)
     s = _splits(lambda n, g: adding_problem(n, length, g), seed)
     return Dataset(f"adding{length}", [], s["train"], s["val"], s["test"], max_value=1.0,
-                   description=ADDING.description, citation=ADDING.citation, task="regression",
+                   description=(info := dataset_info("adding")).description, citation=info.citation, task="regression",
                    meta={"baseline_mse": 1 / 6, "length": length})
 
 
@@ -75,20 +75,8 @@ def load_copy(delay: int = 50, seed: int = 0) -> Dataset:
     seed = option_int("data set 'copy'", "seed", seed, 0, 2**63 - 1)
     s = _splits(lambda n, g: copy_memory(n, delay, g), seed)
     return Dataset(f"copy{delay}", [str(i) for i in range(10)], s["train"], s["val"], s["test"],
-                   description=COPY.description, citation=COPY.citation, task="multiclass",
+                   description=(info := dataset_info("copy")).description, citation=info.citation, task="multiclass",
                    meta={"num_words": 10, "per_step": True,
                          "baseline_loss": 10 * math.log(8) / (delay + 20), "delay": delay})
 
 
-ADDING = register_dataset(DatasetInfo(
-    name="adding", loader=load_adding,
-    description="generated adding problem: sum the two marked values of a sequence (regression; "
-                "options length=50, seed=0; offline)",
-    classes=0, input_shape=(50, 2), splits="train 10,000 / val 1,000 / test 1,000 (generated)",
-    license="generated", citation="Hochreiter & Schmidhuber 1997, Long Short-Term Memory"))
-COPY = register_dataset(DatasetInfo(
-    name="copy", loader=load_copy,
-    description="generated copy-memory task: repeat 10 symbols after a delay (per-step classes; "
-                "options delay=50, seed=0; offline)",
-    classes=10, input_shape=(70,), splits="train 10,000 / val 1,000 / test 1,000 (generated)",
-    license="generated", citation="Arjovsky, Shah & Bengio 2016, Unitary Evolution RNNs (task form)"))

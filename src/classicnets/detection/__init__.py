@@ -14,9 +14,10 @@ zoo's registry with `task="detection"` (`classicnets models`, `summary`, `create
 Backbones (`backbones`) are zoo models cut at their feature map: VGG16 as in the papers, ResNets,
 MobileNet, and a CIFAR ResNet sized for the generated `digit_boxes`.
 
-Every model has one interface: `model(images, targets)` in training returns its named losses
-("rpn_objectness", "rpn_box", "cls", "box", "mask"), `model(images)` in eval mode returns per image
-"boxes", "labels", "scores" (and "masks"). Under it:
+Every model is a `base.Detector` with one interface: `model(images, targets)` in training returns
+its named losses ("rpn_objectness", "rpn_box", "cls", "box", "mask"), `model(images)` in eval mode
+returns per image "boxes", "labels", "scores" (and "masks"); it declares what it needs (`has_masks`,
+`needs_proposals`, `proposal_config`). Under it:
 - `ops`: the operators in plain, vectorised torch, each matching torchvision's of the same name (box
   IoU, NMS, box coding, RoI pool / RoI Align, anchors, the RPN's matcher and sampler);
 - `metrics`: PASCAL VOC mAP@0.5 (all-point, per class, "difficult" ignored; boxes or masks) and COCO
@@ -24,9 +25,10 @@ Every model has one interface: `model(images, targets)` in training returns its 
 - `data`: `DetectionSplit` / `DetectionDataset` and the generated `digit_boxes` (boxes, labels, masks);
 - `annotations`: PASCAL VOC 2007 (registered as `voc2007`, checksummed download, XML parsed safely)
   and COCO-style JSON for your own images;
-- `train`: `DetectionTrainer`, the training engine's `Trainer` with a detection loader, summed loss
-  parts (each logged in metrics.csv) and validation mAP, so `classicnets train` / `--resume` /
-  checkpoints / signals work as for classifiers; `evaluate` (mAP tables) and `draw` (`predict`'s
-  pictures with boxes, labels, scores and masks).
+- `loader`: detection batches on the device, augmented with their boxes, and cached proposals;
+- `train`: the training engine's `Trainer` with detection hooks (the loader, summed loss parts, each
+  logged in metrics.csv, and validation mAP), so `classicnets train` / `--resume` / checkpoints /
+  signals work as for classifiers; `evaluate` (mAP tables), `predict` and `draw` (pictures with
+  boxes, labels, scores and masks).
 bench/detection.py trains and scores the models on `digit_boxes` and times them (R-CNN : Fast : Faster).
 """

@@ -37,7 +37,7 @@ import torch
 
 from ..data.core import option_int
 from ..data.download import RemoteFile, data_home, fetch, move_aside, safe_extract  # noqa: F401  (RemoteFile: tests)
-from ..data.registry import DatasetInfo, register_dataset
+from ..data.registry import dataset_info
 from ..data.sources import VOC2007_TEST, VOC2007_TRAINVAL
 from ..errors import UserError
 
@@ -309,19 +309,10 @@ def load_voc2007_dataset(size: int = 224, train_on: Literal["train", "trainval"]
     train = get(train_on)
     val = get("val") if train_on == "train" else None
     return DetectionDataset("voc2007", list(VOC_CLASSES), train, val, get("test"), max_value=255.0,
-                            description=VOC2007_INFO.description, citation=VOC2007_INFO.citation,
+                            description=(info := dataset_info("voc2007")).description, citation=info.citation,
                             meta={"size": size, "train_on": train_on})
 
 
-VOC2007_INFO = register_dataset(DatasetInfo(
-    name="voc2007", loader=load_voc2007_dataset,
-    description="detection: PASCAL VOC 2007, 20 object classes, images resized to size x size (default 224); "
-                "boxes and difficult flags",
-    classes=20, input_shape=(3, 224, 224),
-    splits="train 2,501 / val 2,510 / test 4,952 images (train_on=trainval: 5,011 / none / 4,952)",
-    license="images: Flickr terms of use; annotations: the PASCAL VOC project, for research",
-    citation="Everingham et al. 2010, The PASCAL Visual Object Classes (VOC) Challenge, IJCV 88(2)",
-    needs_download=True))
 
 
 # -- COCO-style JSON ------------------------------------------------------------------------------

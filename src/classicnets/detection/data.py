@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.core import Normalization, option_int
-from ..data.registry import DatasetInfo, register_dataset
+from ..data.registry import dataset_info
 from ..errors import UserError
 
 
@@ -132,6 +132,16 @@ class DetectionSplit:
         return DetectionSplit(self.images[index], self.boxes[rows], self.labels[rows], offsets,
                               None if self.masks is None else self.masks[rows],
                               None if self.difficult is None else self.difficult[rows])
+
+    def hold_out(self, fraction: float, mode: str, seed: int) -> tuple[DetectionSplit, DetectionSplit]:
+        """(train, validation): `fraction` of the images held out, a seeded random sample or (`mode`
+        "last") the last ones; images keep their order within each part."""
+        n = len(self)
+        held = int(round(n * fraction))
+        if held < 1 or held >= n:
+            raise UserError(f"--val-split {fraction} leaves no images on one side of {n}")
+        index = torch.arange(n) if mode == "last" else torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        return self.subset(index[:n - held].sort().values), self.subset(index[n - held:].sort().values)
 
     def to(self, device: torch.device | str) -> DetectionSplit:
         return DetectionSplit(self.images.to(device), self.boxes.to(device), self.labels.to(device),
@@ -264,13 +274,7 @@ def load_digit_boxes(size: int = 64, train: int = 2000, val: int = 250, test: in
         rng = np.random.default_rng([seed, _SPLIT_STREAMS[name]])
         splits[name] = _paste_digits(pool.x[:, 0], pool.y, n, size, rng)
     return DetectionDataset("digit_boxes", [str(d) for d in range(10)], splits["train"], splits["val"], splits["test"],
-                            max_value=255.0, description=INFO.description, citation=INFO.citation,
+                            max_value=255.0, description=(info := dataset_info("digit_boxes")).description, citation=info.citation,
                             meta={"size": size, "seed": seed, "digit_sizes": DIGIT_SIZES})
 
 
-INFO = register_dataset(DatasetInfo(
-    name="digit_boxes", loader=load_digit_boxes,
-    description="detection: 64x64 canvases with 1-3 of scikit-learn's digits at 12-32 px; boxes, labels and masks",
-    classes=10, input_shape=(1, 64, 64), splits="train 2,000 / val 250 / test 500 (generated, seeded)",
-    license="CC BY 4.0 (the digits: UCI Machine Learning Repository)",
-    citation="generated from Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"))

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..data.core import Normalization
 from .data import DetectionSplit
+from .loader import DetectionLoader, compute_proposals
 
 
 @dataclass
@@ -53,12 +54,12 @@ class DetectionScores:
 @torch.no_grad()
 def detect(model: nn.Module, loader, autocast=contextlib.nullcontext, *,
            keep_masks: bool = False) -> list[dict[str, torch.Tensor]]:
-    """The model's detections for every image of `loader` (a `train.DetectionLoader`, unshuffled), in
+    """The model's detections for every image of `loader` (a `loader.DetectionLoader`, unshuffled), in
     order, on the CPU. A model with `needs_proposals` gets the loader's proposals as targets holding
     only "proposals"; masks are kept with `keep_masks`, binarised at 0.5 (bool, an eighth of the memory)."""
     was = model.training
     model.eval()
-    needs = bool(getattr(model, "needs_proposals", False)) and loader.proposals is not None
+    needs = model.needs_proposals and loader.proposals is not None
     out: list[dict[str, torch.Tensor]] = []
     try:
         for xb, targets in loader:
@@ -121,12 +122,10 @@ def evaluate_detector(model: nn.Module, split: DetectionSplit, *, normalization:
                       device: str | torch.device | None = None) -> DetectionScores:
     """VOC AP@0.5 per class, its mean and COCO mAP@[.5:.95] of detector `model` on `split` (and the
     mask AP@0.5 of a mask model on data with masks)."""
-    from .train import DetectionLoader, compute_proposals
-
     dev = next(model.parameters()).device if device is None else torch.device(device)
     loader = DetectionLoader(split, batch_size, device=dev, normalization=normalization,
                              proposals=compute_proposals(model, split))
-    masks = bool(getattr(model, "has_masks", False)) and split.masks is not None
+    masks = model.has_masks and split.masks is not None
     return score(detect(model.to(dev), loader, keep_masks=masks), split, classes)
 
 

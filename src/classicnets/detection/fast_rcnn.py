@@ -11,8 +11,8 @@ engine caches them: `detection.proposals.proposals_for`); the model computes the
 `detection.proposals.selective_search` on the image, wherever they are missing, in training and
 at test time (eval mode reads targets' "proposals" too when targets are given, so an evaluation can
 reuse cached ones). Selective search wants raw pixels; the model sees normalised images, so each is
-rescaled by its own minimum and maximum to 0..255 as uint8 first (`rcnn` does the same): for an image
-whose pixels span 0..255, as digit_boxes' do, that undoes the normalisation exactly, so the
+rescaled by its own minimum and maximum to 0..255 as uint8 first (`base.raw_pixels`, as `rcnn`): for
+an image whose pixels span 0..255, as digit_boxes' do, that undoes the normalisation exactly, so the
 proposals equal those computed from the stored uint8 images.
 
 The registered builder `fast_rcnn` is sized for `digit_boxes` (1x64x64): the CIFAR ResNet-8 base at
@@ -22,21 +22,16 @@ most `test_proposals` proposals per image at test time. `backbone="vgg16"`, `hid
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
-from torch import nn
-
 from ..zoo.registry import register_model
 from .backbones import Backbone, build_backbone
-from .roi_heads import RoIConfig, RoIHeads, check_inputs
+from .base import RoIDetector
+from .roi_heads import RoIConfig, RoIHeads
 
 
-class FastRCNN(nn.Module):
+class FastRCNN(RoIDetector):
     """Backbone and RoI heads on external proposals."""
 
     needs_proposals = True
-    has_masks = False
 
     def __init__(self, backbone: Backbone, num_classes: int, roi: RoIConfig | None = None,
                  max_proposals: int = 2000):
@@ -47,30 +42,8 @@ class FastRCNN(nn.Module):
         self.roi_heads = RoIHeads(backbone.out_channels, backbone.stride, num_classes,
                                   roi or RoIConfig(pool="pool"))
 
-    def proposals(self, images: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]] | None) -> list[torch.Tensor]:
-        """Each image's proposals: its target's "proposals" where given, else selective search's."""
-        out = []
-        for i, image in enumerate(images):
-            given = targets[i].get("proposals") if targets is not None else None
-            if given is None:
-                from .proposals import selective_search  # numpy and scikit-image: only when needed
-                x = image.detach().float().cpu()
-                lo, hi = x.amin(), x.amax()
-                given = selective_search(((x - lo) / (hi - lo).clamp(min=1e-12) * 255).round().to(torch.uint8))
-            given = given.to(images.device, images.dtype).reshape(-1, 4)
-            out.append(given if self.training else given[:self.max_proposals])
-        return out
-
-    def forward(self, images: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]] | None = None):
-        check_inputs(self, images, targets, self.training)
-        features = self.backbone(images)                                     # (B, C, H / stride, W / stride)
-        size = tuple(images.shape[-2:])
-        if images.is_meta:  # a summary on the meta device: shapes only
-            return self.roi_heads.trace(features, size)
-        proposals = self.proposals(images, targets)
-        if self.training:
-            return self.roi_heads.loss(features, proposals, targets)
-        return self.roi_heads.detect(features, proposals, size)
+    def keep_proposals(self, proposals):
+        return proposals if self.training else proposals[:self.max_proposals]
 
 
 @register_model(description="Fast R-CNN: RoI pooling of selective-search proposals on one feature map (detection)",

@@ -6,13 +6,8 @@ the backbone's feature map with the RoI heads (`roi_heads`), so proposals cost o
 instead of seconds of selective search. Trained end to end with the four losses summed
 ("approximate joint training", section 3.2): "rpn_objectness", "rpn_box", "cls", "box".
 
-The interface, shared by every detector here (torchvision's):
-    model.train(); losses = model(images, targets)   # dict of scalar losses; total = sum(losses.values())
-    model.eval();  detections = model(images)        # one dict per image: boxes (D, 4), labels (D,), scores (D,)
-images: (B, C, H, W) floats, already normalised; targets: one dict per image with "boxes" (K, 4)
-x1, y1, x2, y2 pixels and "labels" (K,) 0-based data-set classes (background is added inside).
-Output labels are 0-based data-set classes too. Attributes: `num_classes` (object classes, no
-background), `has_masks`, `needs_proposals` (False: the RPN makes them).
+The interface is every detector's here (`detection.base.Detector`, torchvision's): `needs_proposals`
+is False, the RPN makes them.
 
 The registered builder `faster_rcnn` is sized for `digit_boxes` (1x64x64, digits of 12-32 pixels):
 the CIFAR ResNet-8 base at stride 4, anchors of 12-28 pixels, taller than wide, 48 proposals per
@@ -25,19 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import nn
-
 from ..zoo.registry import register_model
 from .backbones import Backbone, build_backbone
-from .roi_heads import RoIConfig, RoIHeads, check_inputs
+from .base import RoIDetector
+from .roi_heads import RoIConfig, RoIHeads
 from .rpn import RegionProposalNetwork, RPNConfig
 
 
-class FasterRCNN(nn.Module):
+class FasterRCNN(RoIDetector):
     """Backbone, RPN and RoI heads (box head; Mask R-CNN adds the mask head)."""
-
-    needs_proposals = False
 
     def __init__(self, backbone: Backbone, num_classes: int, rpn: RPNConfig | None = None,
                  roi: RoIConfig | None = None, masks: bool = False):
@@ -48,17 +39,12 @@ class FasterRCNN(nn.Module):
         self.rpn = RegionProposalNetwork(backbone.out_channels, backbone.stride, rpn)
         self.roi_heads = RoIHeads(backbone.out_channels, backbone.stride, num_classes, roi, masks=masks)
 
-    def forward(self, images: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]] | None = None):
-        check_inputs(self, images, targets, self.training)
-        features = self.backbone(images)                                     # (B, C, H / stride, W / stride)
-        size = tuple(images.shape[-2:])
-        if images.is_meta:  # a summary on the meta device: shapes only
-            self.rpn.head(features)
-            return self.roi_heads.trace(features, size)
-        proposals, losses = self.rpn(features, size, targets)
-        if self.training:
-            return {**losses, **self.roi_heads.loss(features, proposals, targets)}
-        return self.roi_heads.detect(features, proposals, size)
+    def propose(self, images, features, size, targets):
+        return self.rpn(features, size, targets)  # (proposals, the RPN's losses in training)
+
+    def trace(self, features, size):
+        self.rpn.head(features)
+        return super().trace(features, size)
 
 
 def digit_configs(anchor_sizes: Sequence[float], aspect_ratios: Sequence[float], rpn_batch: int,

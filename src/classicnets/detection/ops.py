@@ -334,8 +334,9 @@ def roi_align(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor],
     boxes smaller than one cell to one cell.
 
     Bilinear sampling is separable, so each box's output is Wy @ features @ Wx^T: (out_h, H) row
-    weights and (W, out_w) column weights applied by two matrix products per image, in chunks of boxes.
-    Differentiable with respect to the input."""
+    weights and (W, out_w) column weights applied by two matrix products per image, in chunks of boxes
+    (one map and many boxes, as a detector's heads have, cost two products, not a copy of the map per
+    box). Differentiable with respect to the input."""
     rois = _as_rois(boxes, input)
     out_h, out_w = _pair(output_size, "output_size")
     n, c, height, width = input.shape
@@ -356,16 +357,24 @@ def roi_align(input: torch.Tensor, boxes: torch.Tensor | Sequence[torch.Tensor],
     wy = _sampling_weights(y1, bin_h, grid_h, out_h, height)  # (K, out_h, H)
     wx = _sampling_weights(x1, bin_w, grid_w, out_w, width)   # (K, out_w, W)
     batch = rois[:, 0].long()
+    if c == 1:  # masks: each RoI's own map gathered, (K, out_h, H) @ (K, H, W) @ (K, W, out_w)
+        return (wy @ input[batch, 0] @ wx.transpose(1, 2))[:, None]
+    # many RoIs on few maps: two plain matrix products per image, never a copy of the map per RoI,
+    # (k * out_h, H) @ (H, C * W), then per RoI (out_h * C, W) @ (W, out_w)
     parts, where = [], []
     step = _chunk_size(c * out_h * width)
     for b in batch.unique().tolist():
         sel = torch.nonzero(batch == b).flatten()
+        plane = input[b].permute(1, 0, 2).reshape(height, c * width)    # (H, C * W)
         for i in range(0, len(sel), step):
             s = sel[i:i + step]
-            rows = torch.matmul(wy[s, None], input[b][None])              # (k, C, out_h, W)
-            parts.append(torch.matmul(rows, wx[s, None].transpose(-1, -2)))  # (k, C, out_h, out_w)
+            m = len(s)
+            rows = wy[s].reshape(m * out_h, height) @ plane                  # (m * out_h, C * W)
+            cols = rows.view(m, out_h * c, width) @ wx[s].transpose(1, 2)   # (m, out_h * C, out_w)
+            parts.append(cols.view(m, out_h, c, out_w).permute(0, 2, 1, 3))  # (m, C, out_h, out_w)
             where.append(s)
-    return torch.cat(parts)[torch.argsort(torch.cat(where))]
+    result = torch.cat(parts)
+    return result[torch.argsort(torch.cat(where))] if len(parts) > 1 else result
 
 
 # -- anchors and the RPN's training targets -------------------------------------------------------

@@ -35,13 +35,13 @@ is scored per class and regressed to a tighter box per class; per-class NMS give
 - Detection (section 2.2): per class, scores above `score_threshold`, boxes decoded and clipped,
   greedy NMS at `nms_threshold` (the paper: 0.3), the best `detections_per_image` kept.
 
-Interface (that of every detector here): `model(images, targets=None)`, images (B, C, H, W) float,
-already normalised; targets one dict per image with "boxes" (K, 4), "labels" (K,) 0-based data-set
-classes and optionally "proposals" (P, 4), used when given (also in eval mode). Without them the
-model runs selective search on each image, after min-max rescaling it to 0..255 as uint8 (selective
-search wants raw pixels; normalisation shifted and scaled them, and this undoes it exactly for an
-image whose pixels span 0..255, as digit_boxes' do), keeping the result in an in-memory
-`ProposalCache` keyed by image content, so later epochs reuse it. Training returns {"cls", "box"};
+Interface (that of every detector here, `detection.base.Detector`): `model(images, targets=None)`,
+images (B, C, H, W) float, already normalised; targets one dict per image with "boxes" (K, 4),
+"labels" (K,) 0-based data-set classes and optionally "proposals" (P, 4), used when given (also in
+eval mode). Without them the model runs selective search on each image, after min-max rescaling it
+to 0..255 as uint8 (`base.raw_pixels`: selective search wants raw pixels; normalisation shifted and
+scaled them, and this undoes it exactly for an image whose pixels span 0..255, as digit_boxes' do),
+keeping the result in an in-memory `ProposalCache` keyed by image content, so later epochs reuse it. Training returns {"cls", "box"};
 eval returns one dict per image: "boxes" (D, 4), "labels" (D,) 0-based, "scores" (D,).
 `inference_time(model, images)` times a forward per image, selective search and network apart.
 """
@@ -57,9 +57,10 @@ from torch import nn
 
 from ..errors import UserError
 from ..zoo.registry import model_info, register_model
+from .base import Detector
 from .ops import box_iou, decode_boxes, encode_boxes
 from .proposals import ProposalCache, SelectiveSearchConfig
-from .roi_heads import check_inputs, select_detections
+from .roi_heads import select_detections
 from .rpn import SMOOTH_L1_BETA
 
 LINEAR_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # target scaling of the jointly trained box layer (Fast R-CNN's)
@@ -119,10 +120,9 @@ def feature_backbone(name: str, in_channels: int, warp_size: int) -> tuple[nn.Mo
     return net, dim
 
 
-class RCNN(nn.Module):
+class RCNN(Detector):
     """Warped proposals through a CNN, per-class scores and box regression (see the module docstring)."""
 
-    has_masks = False
     needs_proposals = True
 
     def __init__(self, num_classes: int, in_channels: int = 1, backbone: str = "lenet",
@@ -159,24 +159,18 @@ class RCNN(nn.Module):
         return LINEAR_BOX_WEIGHTS if self.config.box_regression == "linear" else RIDGE_BOX_WEIGHTS
 
     # -- regions ----------------------------------------------------------------------------------
-    def proposals(self, images: torch.Tensor, targets: Sequence[dict] | None) -> list[torch.Tensor]:
-        """Each image's proposals: its target's "proposals" where given, else selective search on the
-        image min-max rescaled to 0..255 and rounded (the raw pixels again, for an image that spans
-        0..255), cached by content. Boxes with no width or height are dropped."""
-        out = []
-        for i, image in enumerate(images):
-            given = targets[i].get("proposals") if targets is not None else None
-            if given is None:
-                x = image.detach().float()
-                lo, hi = x.min(), x.max()
-                x = (x - lo) * (255 / (hi - lo)) if hi > lo else torch.zeros_like(x)
-                given = self.proposal_cache.get(x.round().to(torch.uint8).cpu(), self.config.proposals)
-            elif not isinstance(given, torch.Tensor) or given.ndim != 2 or given.shape[1] != 4:
-                raise UserError(f"target {i}'s 'proposals' must be a (P, 4) tensor of x1, y1, x2, y2; got "
-                                f"{tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__}")
-            p = given.to(images.device, torch.float32)
-            out.append(p[(p[:, 2] > p[:, 0]) & (p[:, 3] > p[:, 1])])
-        return out
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        return images  # each region is cropped from the image and warped before the network sees it
+
+    def search(self, image: torch.Tensor) -> torch.Tensor:
+        """Selective search on the raw pixels, kept in the model's cache by content, so later epochs
+        (and the whole-image proposals of a test set seen before) reuse it."""
+        return self.proposal_cache.get(image.cpu(), self.config.proposals)
+
+    def keep_proposals(self, proposals: torch.Tensor) -> torch.Tensor:
+        """Boxes with no width or height are dropped."""
+        p = proposals.float()
+        return p[(p[:, 2] > p[:, 0]) & (p[:, 3] > p[:, 1])]
 
     def warp(self, images: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """(N, C, S, S) crops of `boxes` (N, 4) from images[`image`] (N,): each box dilated to hold the
@@ -246,6 +240,7 @@ class RCNN(nn.Module):
 
     def loss(self, images: torch.Tensor, proposals: Sequence[torch.Tensor],
              targets: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """"cls" (and the SVMs' hinge) and "box" on the sampled regions of `images`."""
         cfg = self.config
         with torch.no_grad():
             boxes, image, labels, svm_targets, matched, regress = self.sample(proposals, targets)
@@ -276,7 +271,8 @@ class RCNN(nn.Module):
             return torch.sigmoid(self.svm(feats))
         return F.softmax(self.cls_score(feats), -1)[:, 1:]
 
-    def detect(self, images: torch.Tensor, proposals: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def detect(self, images: torch.Tensor, proposals: Sequence[torch.Tensor],
+               size: tuple[int, int] | None = None) -> list[dict[str, torch.Tensor]]:
         cfg, k, b = self.config, self.num_classes, len(images)
         rois = torch.cat(list(proposals)) if proposals else images.new_zeros((0, 4))
         image = torch.repeat_interleave(torch.arange(b, device=rois.device),
@@ -286,7 +282,7 @@ class RCNN(nn.Module):
         boxes = decode_boxes(self.bbox_pred(feats), rois, self.box_weights).view(len(rois), k, 4)
         return select_detections(boxes, scores, image, b, tuple(images.shape[-2:]), cfg)
 
-    def trace(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def trace(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> list[dict[str, torch.Tensor]]:
         """One whole-image region per image through the network, no data-dependent step: what a
         summary runs on the meta device, where there are no pixels to propose regions from."""
         s = self.config.warp_size
@@ -296,17 +292,6 @@ class RCNN(nn.Module):
             logits = self.svm(feats)
         return [{"boxes": deltas[i:i + 1, :4], "labels": logits[i:i + 1, 0].long(), "scores": logits[i:i + 1, 0]}
                 for i in range(len(images))]
-
-    def forward(self, images: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]] | None = None):
-        check_inputs(self, images, targets, self.training)
-        if images.is_meta:
-            return self.trace(images)
-        if targets is not None and len(targets) != len(images):
-            raise UserError(f"targets must be one dict per image; got {len(targets)} for {len(images)} images")
-        proposals = self.proposals(images, targets)
-        if self.training:
-            return self.loss(images, proposals, targets)
-        return self.detect(images, proposals)
 
 
 def inference_time(model: RCNN, images: torch.Tensor, proposals: Sequence[torch.Tensor] | None = None,
@@ -326,7 +311,7 @@ def inference_time(model: RCNN, images: torch.Tensor, proposals: Sequence[torch.
             for _ in range(max(repeats, 1)):
                 model.proposal_cache = ProposalCache()  # fresh: time the search, not the cache
                 t0 = time.perf_counter()
-                proposals = model.proposals(images, None)
+                proposals = model.external_proposals(images, None)
                 t_prop = min(t_prop, (time.perf_counter() - t0) / n)
         finally:
             model.proposal_cache = saved

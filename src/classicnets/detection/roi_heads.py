@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .ops import _sampling_weights, batched_nms, box_iou, decode_boxes, encode_boxes, match_boxes, roi_pool, \
+from .ops import batched_nms, box_iou, decode_boxes, encode_boxes, match_boxes, roi_align, roi_pool, \
     sample_labels
 from .rpn import SMOOTH_L1_BETA, split_per_image
 
@@ -163,11 +163,11 @@ class RoIHeads(nn.Module):
         cfg = self.config
         if cfg.pool == "pool":
             return roi_pool(features, list(rois), cfg.pool_size, 1 / self.stride)
-        return align_rois(features, rois, cfg.pool_size, 1 / self.stride, cfg.sampling_ratio)
+        return roi_align(features, list(rois), cfg.pool_size, 1 / self.stride, cfg.sampling_ratio)
 
     def mask_logits(self, features: torch.Tensor, rois: Sequence[torch.Tensor]) -> torch.Tensor:
         """(R, K, 2p, 2p) mask logits of the RoIs."""
-        x = align_rois(features, rois, self.config.mask_pool_size, 1 / self.stride, 2)
+        x = roi_align(features, list(rois), self.config.mask_pool_size, 1 / self.stride, 2)
         return self.mask_predictor(self.mask_head(x))
 
     # -- training ---------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ class RoIHeads(nn.Module):
         m = logits.shape[-1]
         gt_masks = torch.cat([t["masks"] for t in targets])[:, None].to(features)         # (G, 1, H, W)
         crop = torch.cat([matched[fg, None].to(features), torch.cat(fg_rois)], 1)         # (F, 5): mask index, box
-        mask_targets = align_rois(gt_masks, crop, m, 1.0)[:, 0]                             # (F, M, M) in [0, 1]
+        mask_targets = roi_align(gt_masks, crop, m, 1.0)[:, 0]                             # (F, M, M) in [0, 1]
         picked = logits[torch.arange(len(logits), device=logits.device), labels[fg] - 1]  # (F, M, M)
         return F.binary_cross_entropy_with_logits(picked, mask_targets)
 
@@ -271,51 +271,6 @@ class RoIHeads(nn.Module):
         return out
 
 
-def align_rois(input: torch.Tensor, rois: Sequence[torch.Tensor] | torch.Tensor, output_size: int,
-               spatial_scale: float = 1.0, sampling_ratio: int = -1) -> torch.Tensor:
-    """`ops.roi_align` (aligned=False), the same numbers, arranged for many RoIs on few small maps.
-
-    `ops.roi_align` broadcasts each RoI's (out, H) row weights against its image's whole (C, H, W)
-    map, which copies the map once per RoI, forwards and backwards. Here the contraction is two
-    plain matrix products per image: (k * out, H) @ (H, C * W), then per RoI (out * C, W) @ (W, out).
-    With one channel (masks), each RoI's map is gathered instead: `rois` (K, 5) rows (map index, box),
-    or one (L, 4) tensor per image."""
-    boxes = rois if isinstance(rois, torch.Tensor) else torch.cat(
-        [torch.cat([torch.full_like(r[:, :1], i), r], 1) for i, r in enumerate(rois)]) if len(rois) \
-        else input.new_zeros((0, 5))
-    n, c, height, width = input.shape
-    k, out = len(boxes), output_size
-    if k == 0:
-        return input.new_zeros((0, c, out, out))
-    boxes = boxes.to(input.dtype)
-    coords = boxes[:, 1:] * spatial_scale
-    x1, y1 = coords[:, 0], coords[:, 1]
-    roi_w = (coords[:, 2] - x1).clamp(min=1)  # legacy (aligned=False) RoIAlign: at least one cell
-    roi_h = (coords[:, 3] - y1).clamp(min=1)
-    if sampling_ratio > 0:
-        grid_h = grid_w = torch.full((k,), sampling_ratio, dtype=torch.int64, device=input.device)
-    else:
-        grid_h, grid_w = torch.ceil(roi_h / out).long(), torch.ceil(roi_w / out).long()
-    wy = _sampling_weights(y1, roi_h / out, grid_h, out, height)                   # (K, out, H)
-    wx = _sampling_weights(x1, roi_w / out, grid_w, out, width)                    # (K, out, W)
-    index = boxes[:, 0].long()
-    if c == 1:
-        x = input[index, 0]                                                       # (K, H, W)
-        return (wy @ x @ wx.transpose(1, 2))[:, None]                             # (K, 1, out, out)
-    parts, order = [], []
-    for b in range(n):
-        sel = torch.nonzero(index == b).flatten()
-        if not len(sel):
-            continue
-        m = len(sel)
-        rows = (wy[sel].reshape(m * out, height) @ input[b].permute(1, 0, 2).reshape(height, c * width))
-        cols = rows.view(m, out * c, width) @ wx[sel].transpose(1, 2)             # (m, out * C, out)
-        parts.append(cols.view(m, out, c, out).permute(0, 2, 1, 3))               # (m, C, out, out)
-        order.append(sel)
-    result = torch.cat(parts)
-    return result[torch.argsort(torch.cat(order))] if len(parts) > 1 else result
-
-
 def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, image_size: Sequence[int]) -> torch.Tensor:
     """(D, H, W) image-sized masks from (D, M, M) box-relative ones: pixel (x, y) of the image reads
     the mask bilinearly at its centre's place in the box ((x + 0.5 - x1) / width * M - 0.5 cells);
@@ -340,31 +295,3 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, image_size: Sequence[i
         inside = (u.abs() <= 1)[:, None, :] & (v.abs() <= 1)[:, :, None]
         out[i:i + step] = pasted * inside
     return out
-
-
-def check_inputs(model: nn.Module, images: torch.Tensor, targets, training: bool) -> None:
-    """`UserError` for what the detectors cannot take: images not (B, C, H, W) floats, or (when
-    training) targets that are not one dict per image with boxes (K, 4) and 0-based labels (K,)."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise UserError(f"a detector takes normalised float images (B, C, H, W); got {shape}"
-                        + (f" of {images.dtype}" if isinstance(images, torch.Tensor) else ""))
-    if not training:
-        return
-    if targets is None:
-        raise UserError("a detector in training mode needs targets (one dict per image with 'boxes' and "
-                        "'labels'); call model.eval() to detect")
-    if len(targets) != len(images):
-        raise UserError(f"targets must be one dict per image; got {len(targets)} for {len(images)} images")
-    for i, t in enumerate(targets):
-        boxes, labels = t.get("boxes"), t.get("labels")
-        if boxes is None or labels is None or boxes.ndim != 2 or boxes.shape[1] != 4 or labels.shape != (len(boxes),):
-            raise UserError(f"target {i} must hold 'boxes' (K, 4) and 'labels' (K,)")
-        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= model.num_classes):
-            raise UserError(f"target {i} has a label outside 0..{model.num_classes - 1} (labels are 0-based "
-                            f"data-set classes; the model adds background itself)")
-        if getattr(model, "has_masks", False):
-            masks = t.get("masks")
-            if masks is None or tuple(masks.shape) != (len(boxes), *images.shape[-2:]):
-                raise UserError(f"target {i} needs 'masks' of shape (K, H, W) = "
-                                f"{(len(boxes), *images.shape[-2:])} for Mask R-CNN")

@@ -1,26 +1,18 @@
-"""Training detectors with the project's one training loop: `fit_detection` and `DetectionTrainer`.
+"""Training detectors with the project's one training loop: `fit_detection` and the detection `hooks`.
 
 A detector is trained by the same `train.engine.Trainer` as a classifier, so everything beside the
 step is shared rather than copied: the optimizer and schedule, checkpoints after every epoch (and
 inside one with `checkpoint_every` or a stop on SIGTERM / SIGINT) with exact resumption, the
 callbacks (metrics.csv, progress, early stopping, keep best), the non-finite guard, bf16 autocast and
-channels_last on CUDA. `DetectionTrainer` changes three things:
-- the loader: `DetectionLoader` keeps a `DetectionSplit` on the device (images as uint8, objects in
-  its flat tensors), gathers a batch by index, normalises it there and yields (images, targets) with
-  the targets as one dict per image, views of the batch's rows ("boxes", "labels", and "masks" for a
-  mask model, "proposals" for a model that takes precomputed ones);
+channels_last on CUDA. Its `Hooks` change three things:
+- the loader: `loader.DetectionLoader`, batches of images with their boxes (see `detection.loader`);
 - the step: the model returns its losses by name (Ren et al. 2015's RPN objectness and box terms,
   Girshick 2015's classification and box terms, He et al. 2017's mask term); the loss minimised is
   their sum, and each one's epoch mean lands in the history as `loss_<name>` (so in metrics.csv);
 - validation: PASCAL VOC mAP at IoU 0.5 on the validation split (`val_map50`, see
   `detection.evaluate`), not a loss and an accuracy.
 
-Augmentation is applied to boxes (and masks and proposals) as to the pixels: `horizontal_flip`
-mirrors x (Girshick 2015 trains on flipped images too), `translate` shifts by up to that many pixels
-and clips the boxes to the image, dropping the objects shifted out of it. Transforms that would
-need boxes to rotate or be cut (rotation, width/height shift, cutout) are refused.
-
-Models with `needs_proposals` (R-CNN, Fast R-CNN on selective search) get their proposals computed
+Augmentation follows the boxes (`loader.check_augment` says which). Models with `needs_proposals` (R-CNN, Fast R-CNN on selective search) get their proposals computed
 once per image by `detection.proposals.proposals_for` and cached on disk (under the data cache,
 `proposals/`), so selective search does not run again every epoch or run.
 
@@ -28,283 +20,54 @@ Training runs in one process (data parallel detection is not supported yet).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..data.augment_config import AugmentConfig
 from ..data.core import Normalization
 from ..errors import UserError
 from ..train import distributed
 from ..train.callbacks import Callback
-from ..train.config import TrainConfig
-from ..train.engine import Trainer, run_trainer, with_stopping
+from ..train.engine import Hooks, Trainer, resolve_splits, run_trainer, with_stopping
 from ..train.history import History
 from .data import DetectionDataset, DetectionSplit
-
-Target = dict[str, torch.Tensor]
-
-# Images per forward pass when evaluating a detector: `TrainConfig.eval_batch_size` (1,024 by default,
-# chosen for classifiers) is capped here, since a detector keeps hundreds of boxes per image.
-EVAL_BATCH_CAP = 64
-
-# Augmentations a detection batch can take (the boxes follow the pixels); the others are refused.
-SUPPORTED_AUGMENT = ("translate", "horizontal_flip", "fill_mode")
+from .evaluate import detect, score
+from .loader import EVAL_BATCH_CAP, DetectionLoader, check_augment, compute_proposals
 
 
-def check_augment(augment: AugmentConfig | None) -> None:
-    """`UserError` for an augmentation the boxes cannot follow."""
-    if augment is None:
-        return
-    for name in ("width_shift_range", "height_shift_range", "rotation_range", "cutout"):
-        if getattr(augment, name):
-            raise UserError(f"--{name.replace('_', '-')} is not available for detection data (the boxes would "
-                            f"have to follow it); detection training takes --translate and --horizontal-flip")
+def hooks(model: nn.Module, val: DetectionSplit | None,
+          proposals: dict[str, list[torch.Tensor] | None]) -> Hooks:
+    """The trainer's hooks for detector `model`: detection batches (with each split's precomputed
+    `proposals` for a model that takes them), the sum of the model's losses, mAP@0.5 on `val`."""
 
-
-def _shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, fill: str) -> torch.Tensor:
-    """x (N, ..., H, W) with item i's content moved by (dy[i], dx[i]) pixels (down, right); what comes
-    in is zeros (`fill` "constant") or the nearest edge pixel ("nearest")."""
-    n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-    rows = torch.arange(h, device=x.device) - dy[:, None]                  # (N, H): source row of each row
-    cols = torch.arange(w, device=x.device) - dx[:, None]                  # (N, W)
-    lead = (n,) + (1,) * (x.ndim - 1)
-    ni = torch.arange(n, device=x.device).view(lead)
-    mid = [torch.arange(s, device=x.device).view((1,) * (i + 1) + (s,) + (1,) * (x.ndim - i - 2))
-           for i, s in enumerate(x.shape[1:-2])]
-    r = rows.clamp(0, h - 1).view((n,) + (1,) * (x.ndim - 3) + (h, 1))
-    c = cols.clamp(0, w - 1).view((n,) + (1,) * (x.ndim - 3) + (1, w))
-    out = x[(ni, *mid, r, c)]
-    if fill == "constant":
-        inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (N, H, W)
-        out = out * inside.view((n,) + (1,) * (x.ndim - 3) + (h, w)).to(out.dtype)
-    return out
-
-
-class DetectionLoader:
-    """(images, targets) batches of a `DetectionSplit` held on `device` (see the module docstring).
-
-    The same interface as `data.core.BatchLoader` (`len`, `draw_order`, `batches`, iteration), so the
-    trainer's checkpointed data order and resumption work unchanged. Shuffling and augmentation draw
-    from `generator`. `masks` says whether targets carry masks (a mask model); `proposals` gives each
-    image's precomputed proposals (a model with `needs_proposals`)."""
-
-    def __init__(self, split: DetectionSplit, batch_size: int, *, device: torch.device,
-                 normalization: Normalization | None, shuffle: bool = False,
-                 generator: torch.Generator | None = None, augment: AugmentConfig | None = None,
-                 masks: bool = False, proposals: Sequence[torch.Tensor] | None = None):
-        if batch_size < 1:
-            raise UserError(f"batch size must be at least 1; got {batch_size}")
-        if masks and split.masks is None:
-            raise UserError("this model learns masks, and the data set has none; train a box detector on it "
-                            "(faster_rcnn), or use data with masks (digit_boxes)")
-        self.images = split.images.to(device)
-        self.boxes = split.boxes.to(device, torch.float32)
-        self.labels = split.labels.to(device, torch.int64)
-        self.masks = split.masks.to(device) if masks else None
-        self.starts = split.offsets.tolist()  # on the CPU: slicing by it never waits for the device
-        self.num = len(split)
-        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
-        self.augment = augment if augment is not None and augment.enabled else None
-        self.device = device
-        self.proposals = self.proposal_starts = None
-        if proposals is not None:
-            if len(proposals) != self.num:
-                raise UserError(f"{len(proposals)} proposal sets for {self.num} images")
-            self.proposals = torch.cat([p.reshape(-1, 4) for p in proposals]).to(device, torch.float32)
-            counts = [len(p) for p in proposals]
-            self.proposal_starts = [0]
-            for c in counts:
-                self.proposal_starts.append(self.proposal_starts[-1] + c)
-        self.scale, self.shift = normalization.affine(device) if normalization is not None else (None, None)
-
-    def __len__(self) -> int:
-        return -(-self.num // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, list[Target]]]:
-        return self.batches(self.draw_order())
-
-    def draw_order(self) -> torch.Tensor | None:
-        """An epoch's permutation, drawn from the generator (None without shuffling)."""
-        if not self.shuffle:
-            return None
-        return torch.randperm(self.num, generator=self.generator, device=self.device)
-
-    def batches(self, order: torch.Tensor | None, start: int = 0,
-                part: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, list[Target]]]:
-        """The batches of an epoch in `order`, from batch `start` on (a resumed epoch)."""
-        if part is not None:
-            raise UserError("detection training runs in one process; leave out --nproc and torchrun")
-        n, bs = self.num, self.batch_size
-        ids_all = order.tolist() if order is not None else None  # once per epoch, not per batch
-        for begin in range(start * bs, n, bs):
-            ids = ids_all[begin:begin + bs] if ids_all is not None else list(range(begin, min(begin + bs, n)))
-            index = order[begin:begin + bs] if order is not None else slice(begin, begin + bs)
-            xb = self.images[index]                                        # (B, C, H, W) uint8
-            if self.augment is None:
-                targets = [self._views(i) for i in ids]
-            else:
-                xb, targets = self._augmented(xb, ids)
-            if self.scale is not None:
-                xb = torch.addcmul(self.shift, xb.float(), self.scale)    # (B, C, H, W) float32
-            else:
-                xb = xb.float()
-            yield xb, targets
-
-    def _views(self, i: int) -> Target:
-        a, b = self.starts[i], self.starts[i + 1]
-        t = {"boxes": self.boxes[a:b], "labels": self.labels[a:b]}
-        if self.masks is not None:
-            t["masks"] = self.masks[a:b]
-        if self.proposals is not None:
-            t["proposals"] = self.proposals[self.proposal_starts[i]:self.proposal_starts[i + 1]]
-        return t
-
-    @staticmethod
-    def _rows(starts: list[int], ids: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        """The flat rows of images `ids` ((R,) on `device`), each row's place in the batch ((R,)), counts."""
-        counts = [starts[i + 1] - starts[i] for i in ids]
-        first = torch.tensor([starts[i] for i in ids], dtype=torch.int64)
-        c = torch.tensor(counts, dtype=torch.int64)
-        which = torch.repeat_interleave(torch.arange(len(ids)), c)
-        rows = first[which] + torch.arange(int(c.sum())) - torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
-        return rows.to(device, non_blocking=True), which.to(device, non_blocking=True), counts
-
-    def _augmented(self, xb: torch.Tensor, ids: list[int]) -> tuple[torch.Tensor, list[Target]]:
-        """The batch flipped and shifted with the boxes (masks, proposals) following, as one tensor
-        operation per kind over all the batch's objects; targets are views of the transformed rows."""
-        a, gen, dev = self.augment, self.generator, self.device
-        b, (h, w) = len(ids), xb.shape[2:]
-        rows, which, counts = self._rows(self.starts, ids, dev)
-        boxes, labels = self.boxes[rows], self.labels[rows]
-        masks = self.masks[rows] if self.masks is not None else None
-        prop = None
-        if self.proposals is not None:
-            p_rows, p_which, p_counts = self._rows(self.proposal_starts, ids, dev)
-            prop = self.proposals[p_rows]
-        if a.horizontal_flip:
-            flip = torch.rand(b, generator=gen, device=dev) < 0.5                # (B,)
-            xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
-            mirror = lambda bx: torch.stack([w - bx[:, 2], bx[:, 1], w - bx[:, 0], bx[:, 3]], 1)  # noqa: E731
-            boxes = torch.where(flip[which, None], mirror(boxes), boxes)
-            if masks is not None:
-                masks = torch.where(flip[which, None, None], masks.flip(2), masks)
-            if prop is not None:
-                prop = torch.where(flip[p_which, None], mirror(prop), prop)
-        keep = None
-        if a.translate:
-            pad = a.translate
-            off = torch.randint(0, 2 * pad + 1, (2, b), generator=gen, device=dev) - pad  # (2, B): dy, dx
-            xb = _shift(xb, off[0], off[1], a.fill_mode)
-            if masks is not None:
-                masks = _shift(masks, off[0, which], off[1, which], "constant")
-            step = torch.stack([off[1], off[0], off[1], off[0]], 1).float()     # (B, 4): dx, dy, dx, dy
-            limit = torch.tensor([w, h, w, h], dtype=torch.float32, device=dev)
-            moved = torch.minimum((boxes + step[which]).clamp(min=0), limit)
-            # an object shifted (almost) out of the image is dropped: under a pixel left of one that had more
-            size, was = moved[:, 2:] - moved[:, :2], boxes[:, 2:] - boxes[:, :2]
-            keep = (size >= was.clamp(max=1)).all(1) & (size > 0).all(1)
-            boxes = moved
-            if prop is not None:
-                prop = torch.minimum((prop + step[p_which]).clamp(min=0), limit)
-                p_keep = ((prop[:, 2:] - prop[:, :2]) > 0).all(1)
-                prop, p_which = prop[p_keep], p_which[p_keep]
-                p_counts = torch.bincount(p_which, minlength=b).tolist()
-        if keep is not None:
-            boxes, labels, which = boxes[keep], labels[keep], which[keep]
-            masks = masks[keep] if masks is not None else None
-            counts = torch.bincount(which, minlength=b).tolist()  # waits for the device: translate only
-        parts = {"boxes": boxes.split(counts), "labels": labels.split(counts)}
-        if masks is not None:
-            parts["masks"] = masks.split(counts)
-        if prop is not None:
-            parts["proposals"] = prop.split(p_counts)
-        return xb, [{k: v[i] for k, v in parts.items()} for i in range(b)]
-
-
-def _model_flags(model: nn.Module) -> tuple[bool, bool]:
-    """(has_masks, needs_proposals) of a detector."""
-    return bool(getattr(model, "has_masks", False)), bool(getattr(model, "needs_proposals", False))
-
-
-def compute_proposals(model: nn.Module, split: DetectionSplit, *, log=None) -> list[torch.Tensor] | None:
-    """Each image's proposals for a model with `needs_proposals` (None for the others): selective search
-    with the model's options (`model.proposal_config`, else helper defaults), cached under the data
-    cache's `proposals/` folder by image content and options."""
-    if not _model_flags(model)[1]:
-        return None
-    from ..data.download import data_home
-    from .proposals import ProposalCache, proposals_for
-
-    cache = ProposalCache(data_home() / "proposals")
-    if log is not None:
-        log(f"Selective search proposals for {len(split):,} images (cached in {cache.directory})")
-    return proposals_for(split, getattr(model, "proposal_config", None), cache=cache)
-
-
-class DetectionTrainer(Trainer):
-    """`Trainer` for a detector on `DetectionSplit`s (see the module docstring)."""
-
-    def __init__(self, model: nn.Module, train: DetectionSplit, val: DetectionSplit | None, config: TrainConfig,
-                 normalization: Normalization | None, augment: AugmentConfig | None, callbacks: list[Callback],
-                 proposals: dict[str, list[torch.Tensor] | None] | None = None):
-        if distributed.current() is not None:
-            raise UserError("detection training runs in one process; leave out --nproc and torchrun")
-        check_augment(augment)
-        self.masks, _ = _model_flags(model)
-        self.proposals = proposals or {}
-        super().__init__(model, train, val, config, normalization, augment, callbacks, task="detection")
-        self.scored = False  # no accuracy: validation gives the mAP
-        # box sampling, NMS and per-image shapes change every step: compiled graphs would be rebuilt,
-        # so compile only when asked
-        if config.compile != "on":
-            self.forward = self.model
-
-    def make_loaders(self, train, val, normalization, augment):
-        cfg = self.config
-        train_loader = DetectionLoader(train, cfg.batch_size, device=self.device, normalization=normalization,
-                                       shuffle=True, generator=self.generator, augment=augment, masks=self.masks,
-                                       proposals=self.proposals.get("train"))
-        val_loader = None
-        if val is not None:
-            val_loader = DetectionLoader(val, min(cfg.eval_batch_size, EVAL_BATCH_CAP), device=self.device,
-                                         normalization=normalization, proposals=self.proposals.get("val"))
-            self.val_split = val
+    def loaders(trainer: Trainer, train: DetectionSplit, val_split: DetectionSplit | None):
+        cfg = trainer.config
+        train_loader = DetectionLoader(train, cfg.batch_size, device=trainer.device,
+                                       normalization=trainer.normalization, shuffle=True,
+                                       generator=trainer.generator, augment=trainer.augment,
+                                       masks=model.has_masks, proposals=proposals.get("train"))
+        val_loader = None if val_split is None else DetectionLoader(
+            val_split, min(cfg.eval_batch_size, EVAL_BATCH_CAP), device=trainer.device,
+            normalization=trainer.normalization, proposals=proposals.get("val"))
         return train_loader, val_loader
 
-    def step_loss(self, xb, targets, loss_fn):
-        losses = self.forward(xb, targets)
+    def step_loss(trainer: Trainer, xb, targets, loss_fn):
+        losses = trainer.forward(xb, targets)
         if not isinstance(losses, dict) or not losses:
-            raise UserError(f"{type(self.model).__name__} returned {type(losses).__name__} in training mode; a "
+            raise UserError(f"{type(trainer.model).__name__} returned {type(losses).__name__} in training mode; a "
                             f"detector returns its losses as a dict of named scalars")
         return sum(losses.values()), None, losses
 
-    def validate(self) -> dict[str, float]:
-        from .evaluate import detect, score
-        detections = detect(self.model, self.val_loader, self.autocast)
-        return {"map50": score(detections, self.val_split, boxes_only=True).map50}
+    def validate(trainer: Trainer) -> dict[str, float]:
+        detections = detect(trainer.model, trainer.val_loader, trainer.autocast)
+        return {"map50": score(detections, val, boxes_only=True).map50}
 
-
-def resolve_detection_splits(data: DetectionDataset, config: TrainConfig) -> tuple[DetectionSplit, DetectionSplit | None]:
-    """The training and validation splits, as `train.engine.resolve_splits` chooses them: the data set's
-    own validation split, or the test split (`validate_on="test"`), or a held-out fraction of the
-    training images (seeded and random, or the last fraction with `val_split_mode="last"`)."""
-    train, val = data.train, data.val
-    if config.validate_on == "test":
-        if data.test is None:
-            raise UserError("--validate-on test needs a data set with a test split")
-        val = data.test
-    elif config.val_split:
-        n = len(train)
-        held = int(round(n * config.val_split))
-        if held < 1 or held >= n:
-            raise UserError(f"--val-split {config.val_split} leaves no images on one side of {n}")
-        if config.val_split_mode == "last":
-            index = torch.arange(n)
-        else:
-            index = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
-        train, val = train.subset(index[:n - held].sort().values), train.subset(index[n - held:].sort().values)
-    return train, val
+    # box sampling, NMS and per-image shapes change every step: compiled graphs would be rebuilt,
+    # so compile only when asked
+    return Hooks(loaders=loaders, step_loss=step_loss, validate=validate, compile=False)
 
 
 def fit_detection(model: nn.Module, data: DetectionDataset, config: TrainConfig | None = None, *,
@@ -321,7 +84,9 @@ def fit_detection(model: nn.Module, data: DetectionDataset, config: TrainConfig 
     if not isinstance(data, DetectionDataset):
         raise UserError(f"{type(model).__name__} is a detector; it trains on a detection data set (boxes), "
                         f"such as digit_boxes or voc2007")
-    train, val = resolve_detection_splits(data, config)
+    if distributed.current() is not None:
+        raise UserError("detection training runs in one process; leave out --nproc and torchrun")
+    train, val = resolve_splits(data, None, config)
     monitor = config.monitor
     if config.early_stopping or config.keep_best:
         if monitor in ("val_loss", "val_acc", "acc"):
@@ -333,7 +98,7 @@ def fit_detection(model: nn.Module, data: DetectionDataset, config: TrainConfig 
     proposals = {"train": compute_proposals(model, train, log=log),
                  "val": compute_proposals(model, val, log=log) if val is not None else None}
     torch.manual_seed(config.seed)  # weights are initialised by the caller; the model's sampling draws from here
-    trainer = DetectionTrainer(model, train, val, config, normalization, augment,
-                               with_stopping(callbacks, config, monitor), proposals)
+    stopping = with_stopping(callbacks, config, higher_is_better=monitor == "val_map50")
+    trainer = Trainer(model, train, val, config, normalization, augment, stopping, "detection",
+                      hooks=hooks(model, val, proposals))
     return run_trainer(trainer, resume, normalization)
-

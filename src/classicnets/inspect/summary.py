@@ -200,6 +200,90 @@ def _row_modules(model: nn.Module, depth: int | None, fold_blocks: bool) -> dict
     return rows
 
 
+class _Counter:
+    """The forward hooks that count a summary's rows: parameters, multiply-adds and activation bytes
+    of each row's modules, and the receptive field and jump of each output (tagged on the tensors)."""
+
+    def __init__(self, row_mods: dict[str, nn.Module], n_spatial: int):
+        self.row_mods, self.n_spatial = row_mods, n_spatial
+        self.row_of: dict[nn.Module, str] = {}
+        for rn, rm in row_mods.items():
+            for sub in rm.modules():
+                self.row_of.setdefault(sub, rn)
+        self.acc: dict[str, list[int]] = {rn: [0, 0] for rn in row_mods}  # macs, activation bytes in this call
+        self.rows: list[LayerRow] = []
+        self.warnings: list[str] = []
+        self.current: list[tuple[str, nn.Module, tuple]] = []  # the leaf modules running, for errors
+        self.seen: list[tuple[tuple[int, ...], tuple, tuple]] = []  # (spatial size, rf, jump) of tagged outputs
+
+    def geometry_of(self, t: torch.Tensor):
+        g = getattr(t, "_cn_geometry", None)
+        if g is None and t.ndim == self.n_spatial + 2:  # made by a functional op (add, cat): widest branch
+            same = [(rf, j) for size, rf, j in self.seen if size == tuple(t.shape[2:])]
+            g = max(same, key=lambda x: sum(x[0])) if same else None
+        return g
+
+    def tag(self, t: torch.Tensor, g) -> None:
+        if g is not None:
+            t._cn_geometry = g
+            self.seen.append((tuple(t.shape[2:]), *g))
+
+    def pre_hook(self, n: str):
+        def hook(m, args):
+            self.current.append((n, m, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))))
+        return hook
+
+    def leaf_hook(self, n: str):
+        def hook(m, args, out):
+            self.current.pop()
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            if not isinstance(t, torch.Tensor):
+                return
+            if x is not None and x.ndim == self.n_spatial + 2 and self.n_spatial:
+                self.warnings.extend(check_layer(n, m, tuple(x.shape[2:])))
+                g = self.geometry_of(x)
+                if g is not None:
+                    self.tag(t, propagate(m, tuple(x.shape[2:]), tuple(t.shape[2:]), *g))
+            a = self.acc[self.row_of[m]]
+            a[0] += layer_macs(m, t)
+            in_place = isinstance(m, IN_PLACE) or getattr(m, "is_view", False)
+            a[1] += 0 if in_place else (t[0].numel() if t.ndim else 1) * t.element_size()
+            if self.row_of[m] == n:
+                self.emit(n, m, t)
+        return hook
+
+    def block_hook(self, n: str):
+        def hook(m, args, out):
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            if isinstance(t, torch.Tensor):
+                if getattr(t, "_cn_geometry", None) is None:
+                    self.tag(t, self.geometry_of(t))
+                self.emit(n, m, t)
+        return hook
+
+    def emit(self, n: str, m: nn.Module, t: torch.Tensor) -> None:
+        trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in m.parameters() if not p.requires_grad)
+        buffers = sum(b.numel() for b in m.buffers() if b.is_floating_point())
+        macs, act = self.acc[n]
+        self.acc[n] = [0, 0]
+        g = getattr(t, "_cn_geometry", None)
+        self.rows.append(LayerRow(n or type(m).__name__, type(m).__name__, tuple(t.shape), trainable + frozen + buffers,
+                                  trainable, macs, act, *(g if g is not None else (None, None))))
+
+    def attach(self, model: nn.Module) -> list:
+        """Hooks on every leaf module and on every folded row's module; the handles to remove them."""
+        handles = []
+        for n, m in model.named_modules():
+            if not list(m.children()):
+                handles.append(m.register_forward_pre_hook(self.pre_hook(n)))
+                handles.append(m.register_forward_hook(self.leaf_hook(n)))
+            elif n in self.row_mods:
+                handles.append(m.register_forward_hook(self.block_hook(n)))
+        return handles
+
+
 def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int = 1,
               dtype: torch.dtype = torch.float32, name: str | None = None, depth: int | None = None,
               fold_blocks: bool = False, strict: bool = False) -> Summary:
@@ -210,98 +294,27 @@ def summarize(model: nn.Module, input_size: str | Sequence[int], *, batch: int =
     geometry the course calls invalid (see `inspect.geometry`); otherwise it is a warning.
     """
     shape = (batch, *parse_input(input_size))
-    row_of: dict[nn.Module, str] = {}
-    row_mods = _row_modules(model, depth, fold_blocks)
-    for rn, rm in row_mods.items():
-        for sub in rm.modules():
-            row_of.setdefault(sub, rn)
-    acc: dict[str, list[int]] = {rn: [0, 0] for rn in row_mods}  # macs, activation bytes in this call
-    rows: list[LayerRow] = []
-    warnings: list[str] = []
-    current: list[tuple[str, nn.Module, tuple]] = []
-    seen: list[tuple[tuple[int, ...], tuple, tuple]] = []  # (spatial size, rf, jump) of tagged outputs
     # images (and 1D signals) have spatial axes after (batch, channels); token ids and the
     # (batch, time, features) sequences of recurrent models have none
     recurrent = is_recurrent(model)
     n_spatial = 0 if recurrent or not dtype.is_floating_point else len(shape) - 2
-
-    def geometry_of(t: torch.Tensor):
-        g = getattr(t, "_cn_geometry", None)
-        if g is None and t.ndim == n_spatial + 2:  # made by a functional op (add, cat): widest branch
-            same = [(rf, j) for size, rf, j in seen if size == tuple(t.shape[2:])]
-            g = max(same, key=lambda x: sum(x[0])) if same else None
-        return g
-
-    def tag(t: torch.Tensor, g) -> None:
-        if g is not None:
-            t._cn_geometry = g
-            seen.append((tuple(t.shape[2:]), *g))
-
-    def pre_hook(n: str):
-        def hook(m, args):
-            current.append((n, m, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))))
-        return hook
-
-    def leaf_hook(n: str):
-        def hook(m, args, out):
-            current.pop()
-            t = out[0] if isinstance(out, (tuple, list)) else out
-            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
-            if not isinstance(t, torch.Tensor):
-                return
-            if x is not None and x.ndim == n_spatial + 2 and n_spatial:
-                warnings.extend(check_layer(n, m, tuple(x.shape[2:])))
-                g = geometry_of(x)
-                if g is not None:
-                    tag(t, propagate(m, tuple(x.shape[2:]), tuple(t.shape[2:]), *g))
-            a = acc[row_of[m]]
-            a[0] += layer_macs(m, t)
-            in_place = isinstance(m, IN_PLACE) or getattr(m, "is_view", False)
-            a[1] += 0 if in_place else (t[0].numel() if t.ndim else 1) * t.element_size()
-            if row_of[m] == n:
-                emit(n, m, t)
-        return hook
-
-    def block_hook(n: str):
-        def hook(m, args, out):
-            t = out[0] if isinstance(out, (tuple, list)) else out
-            if isinstance(t, torch.Tensor):
-                if getattr(t, "_cn_geometry", None) is None:
-                    tag(t, geometry_of(t))
-                emit(n, m, t)
-        return hook
-
-    def emit(n: str, m: nn.Module, t: torch.Tensor) -> None:
-        trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for p in m.parameters() if not p.requires_grad)
-        buffers = sum(b.numel() for b in m.buffers() if b.is_floating_point())
-        macs, act = acc[n]
-        acc[n] = [0, 0]
-        g = getattr(t, "_cn_geometry", None)
-        rows.append(LayerRow(n or type(m).__name__, type(m).__name__, tuple(t.shape), trainable + frozen + buffers,
-                             trainable, macs, act, *(g if g is not None else (None, None))))
-
-    handles = []
-    for n, m in model.named_modules():
-        if not list(m.children()):
-            handles.append(m.register_forward_pre_hook(pre_hook(n)))
-            handles.append(m.register_forward_hook(leaf_hook(n)))
-        elif n in row_mods:
-            handles.append(m.register_forward_hook(block_hook(n)))
+    counter = _Counter(_row_modules(model, depth, fold_blocks), n_spatial)
+    handles = counter.attach(model)
     was_training = model.training
     model.eval()
     device = next(iter(model.parameters()), torch.empty(0)).device
     x = torch.zeros(shape, dtype=dtype, device=device)
-    tag(x, ((1,) * n_spatial, (1,) * n_spatial) if n_spatial else None)
+    counter.tag(x, ((1,) * n_spatial, (1,) * n_spatial) if n_spatial else None)
     try:
         with torch.no_grad():
             model(x)
     except (RuntimeError, ValueError, IndexError) as e:
-        raise _geometry_error(model, shape, current, e) from None
+        raise _geometry_error(model, shape, counter.current, e) from None
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
+    rows, warnings = counter.rows, counter.warnings
     if strict and warnings:
         raise UserError(f"invalid architecture for input {shape[1:]}: {warnings[0]}")
     trainable, non_trainable = count_params(model)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..data.augment_config import AugmentConfig
 from ..errors import UserError, unknown_name
-from ..train.config import TrainConfig
+from ..config import TrainConfig
 
 # What a Keras 2 `model.fit` did when the code did not say: a constant learning rate (no callback),
 # no validation unless asked, no augmentation; ImageDataGenerator filled shifted-in pixels with the
@@ -92,10 +93,10 @@ class Recipe:
 
     def run_config(self):
         """The recipe as a `RunConfig` (validated)."""
-        from ..runs.rundir import RunConfig
+        from ..config import RunConfig
         train = TrainConfig(**{**KERAS_TRAIN, **self.train}).validate()
         augment = AugmentConfig(**({**KERAS_AUGMENT, **self.augment} if self.augment else {})).validate()
-        from ..transfer.config import TransferConfig
+        from ..config import TransferConfig
         return RunConfig(model=self.model, model_args=dict(self.model_args), data=self.data,
                          data_args=dict(self.data_args), train=train, augment=augment,
                          transfer=TransferConfig(**self.transfer).validate())
@@ -111,8 +112,13 @@ def register_recipe(recipe: Recipe) -> Recipe:
     return recipe
 
 
+# The modules whose recipes register on import, by name (the registry imports none of them itself).
+SOURCES = ("classicnets.recipes.course",)
+
+
 def _ensure_loaded() -> None:
-    from . import course  # noqa: F401  (importing registers the course's recipes)
+    for module in SOURCES:
+        importlib.import_module(module)
 
 
 def list_recipes(pattern: str = "*") -> list[Recipe]:

@@ -1,9 +1,7 @@
-"""Run directories, their records and plots, and the whole run (config -> data -> model -> fit -> records)."""
+"""Run directories and the whole run (config -> data -> model -> fit -> records), compared and reported."""
 from .._lazy import lazy_exports
 
-__all__ = ["ModelCard", "RunConfig", "load_model", "new_run_dir", "read_card", "read_config", "train_run",
-           "resume_run"]
+__all__ = ["load_model", "resume_run", "train_run"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    **dict.fromkeys(["ModelCard", "RunConfig", "load_model", "new_run_dir", "read_card", "read_config"], ".rundir"),
-    **dict.fromkeys(["train_run", "resume_run"], ".run"),
+    "load_model": ".rundir", **dict.fromkeys(["train_run", "resume_run"], ".run"),
 })

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import rundir
+from .. import record
 
-RUN_FILES = (rundir.CONFIG, rundir.METRICS, rundir.CARD, rundir.RESULTS, rundir.CHECKPOINT, rundir.WEIGHTS)
+RUN_FILES = (record.CONFIG, record.METRICS, record.CARD, record.RESULTS, record.CHECKPOINT, record.WEIGHTS)
 FLOAT_DTYPES = {"F8_E4M3", "F8_E5M2", "F16", "BF16", "F32", "F64"}  # parameters and float buffers (Keras's count)
 
 
@@ -190,18 +190,18 @@ def _final(values: list[float | None] | None) -> float | None:
 def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     """One run directory's row. Never raises for what it finds there: problems become `problems`."""
     path = Path(path)
-    state = rundir.run_state(path)
+    state = record.run_state(path)
     row = RunRow(run=name or path.name, path=str(path), status=state)
     problems = row.problems
-    expected = {"finished": (rundir.CONFIG, rundir.METRICS, rundir.CARD),
-                "interrupted": (rundir.CONFIG, rundir.METRICS, rundir.CARD),
-                "not started": (rundir.CONFIG,), "empty": (rundir.CONFIG,)}[state]
+    expected = {"finished": (record.CONFIG, record.METRICS, record.CARD),
+                "interrupted": (record.CONFIG, record.METRICS, record.CARD),
+                "not started": (record.CONFIG,), "empty": (record.CONFIG,)}[state]
     problems += [f"{f} is missing" for f in expected if not (path / f).exists()]
     problems += [f"{f} is a directory, not a file" for f in RUN_FILES if (path / f).is_dir()]
 
-    config = _read_object(path / rundir.CONFIG, problems) or {}
-    card = _read_object(path / rundir.CARD, problems) or {}
-    results = _read_object(path / rundir.RESULTS, problems) or {}
+    config = _read_object(path / record.CONFIG, problems) or {}
+    card = _read_object(path / record.CARD, problems) or {}
+    results = _read_object(path / record.RESULTS, problems) or {}
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
     recipe = config.get("recipe") if isinstance(config.get("recipe"), dict) else {}
     row.model = next((v for v in (config.get("model"), card.get("name")) if isinstance(v, str)), None)
@@ -211,17 +211,17 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     resumed = config.get("resumed")
     row.resumed = len(resumed) if isinstance(resumed, list) else 0
 
-    if (path / rundir.METRICS).is_file():
+    if (path / record.METRICS).is_file():
         try:
-            row.curves = read_metrics(path / rundir.METRICS)
+            row.curves = read_metrics(path / record.METRICS)
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
-            problems.append(f"{rundir.METRICS} is damaged: {e}")
+            problems.append(f"{record.METRICS} is damaged: {e}")
     curves = row.curves
     done = _count(results.get("epochs"))
     row.epochs = done if done is not None else (len(curves["epoch"]) if curves else None)
 
-    weights, prefix = (path / rundir.WEIGHTS, "") if (path / rundir.WEIGHTS).is_file() \
-        else (path / rundir.CHECKPOINT, "s.model.")  # the model's tensors inside a checkpoint's state
+    weights, prefix = (path / record.WEIGHTS, "") if (path / record.WEIGHTS).is_file() \
+        else (path / record.CHECKPOINT, "s.model.")  # the model's tensors inside a checkpoint's state
     if weights.is_file():
         from safetensors import SafetensorError
         try:
@@ -232,42 +232,57 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     if _number(results.get("wall_time_s")) is not None:
         row.wall_time_s, row.wall_time_source = _number(results["wall_time_s"]), "results.json"
     elif not row.resumed and curves:
-        start, end = _mtime(path / rundir.CONFIG), _mtime(path / rundir.METRICS)
+        start, end = _mtime(path / record.CONFIG), _mtime(path / record.METRICS)
         if start is not None and end is not None and end > start:
             row.wall_time_s, row.wall_time_source = end - start, "file times"
 
-    val = curves.get("val_acc") or []
-    scored = [(v, i) for i, v in enumerate(val) if _number(v) is not None]
-    if scored:
-        best, i = max(scored, key=lambda t: (t[0], -t[1]))  # the first epoch reaching the best
-        row.best_val_acc = best
-        epoch = curves["epoch"][i]
-        row.best_epoch = int(epoch) if epoch is not None else i + 1
-    row.test_acc = _number(results.get("test_acc"))
-    maps = [v for v in curves.get("val_map50") or [] if _number(v) is not None]
-    row.best_val_map50 = max(maps) if maps else None
-    row.test_map50 = _number(results.get("test_map50"))
-
-    course = results.get("course")
-    if course is not None:
-        if isinstance(course, dict) and isinstance(course.get("metric"), str) \
-                and _number(course.get("value")) is not None:
-            metric = row.course_metric = course["metric"]
-            row.course_value = _number(course["value"])
-            row.course_epochs = _count(course.get("epochs"))
-            # the run's final value: test figures from results.json, the others from the last epoch
-            row.run_value = _number(results.get(metric)) if metric.startswith("test_") or metric not in curves \
-                else _final(curves.get(metric))
-            if row.run_value is not None:
-                row.diff = row.run_value - row.course_value
-        else:
-            problems.append(f"{rundir.RESULTS} has a course entry without a metric name and a number")
-
+    _scores(row, card, curves, results)
+    _course(row, results, curves)
     if problems:
         row.status = "damaged"
     elif state == "finished" and row.resumed:
         row.status = "resumed"
     return row
+
+
+def _scores(row: RunRow, card: dict[str, Any], curves: dict[str, list], results: dict[str, Any]) -> None:
+    """The run's best validation score (and its epoch) and its test score, by its task's metric
+    (`runs.tasks`: accuracy for a classifier, mAP@0.5 for a detector); a run whose card is missing
+    or damaged is read by every metric it has."""
+    from .tasks import TASKS, for_card
+
+    try:
+        scores = [for_card(card.get("task", "multiclass")).score]
+    except UserError:
+        scores = [t.score for t in TASKS.values()]
+    for score in filter(None, scores):
+        val = curves.get(f"val_{score}") or []
+        scored = [(v, i) for i, v in enumerate(val) if _number(v) is not None]
+        if scored:
+            best, i = max(scored, key=lambda t: (t[0], -t[1]))  # the first epoch reaching the best
+            setattr(row, f"best_val_{score}", best)
+            epoch = curves["epoch"][i]
+            row.best_epoch = int(epoch) if epoch is not None else i + 1
+        setattr(row, f"test_{score}", _number(results.get(f"test_{score}")))
+
+
+def _course(row: RunRow, results: dict[str, Any], curves: dict[str, list]) -> None:
+    """The course's figure from results.json beside the run's own value of the same metric."""
+    course = results.get("course")
+    if course is None:
+        return
+    if not (isinstance(course, dict) and isinstance(course.get("metric"), str)
+            and _number(course.get("value")) is not None):
+        row.problems.append(f"{record.RESULTS} has a course entry without a metric name and a number")
+        return
+    metric = row.course_metric = course["metric"]
+    row.course_value = _number(course["value"])
+    row.course_epochs = _count(course.get("epochs"))
+    # the run's final value: test figures from results.json, the others from the last epoch
+    row.run_value = _number(results.get(metric)) if metric.startswith("test_") or metric not in curves \
+        else _final(curves.get(metric))
+    if row.run_value is not None:
+        row.diff = row.run_value - row.course_value
 
 
 def collect(paths: Sequence[str | os.PathLike]) -> list[RunRow]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import write_text
-from . import rundir
+from .. import record
 from .compare import RunRow, collect_run, format_duration, format_metric, format_params, is_accuracy, is_run_dir
 
 REPORT = "report.html"
@@ -179,14 +179,14 @@ def _course(row: RunRow, results: dict[str, Any]) -> str:
 def _curves(run: Path, row: RunRow) -> str:
     from .plots import plot_curves
 
-    png = _read_png(run / rundir.CURVES) if row.status in ("finished", "resumed") else None
+    png = _read_png(run / record.CURVES) if row.status in ("finished", "resumed") else None
     note = ""
     if png is None and row.curves:  # unfinished (curves.png comes at the end) or damaged: draw them again
         history = {k: v for k, v in row.curves.items() if k != "epoch"}
         with tempfile.TemporaryDirectory() as tmp:
             plot_curves(history, Path(tmp) / "curves.png", title=f"{row.model} on {row.data}")
             png = (Path(tmp) / "curves.png").read_bytes()
-        note = f'<p class="muted">Drawn from {rundir.METRICS} ({len(row.curves.get("epoch", []))} epochs).</p>'
+        note = f'<p class="muted">Drawn from {record.METRICS} ({len(row.curves.get("epoch", []))} epochs).</p>'
     if png is None:
         return '<p class="muted">No curves: the run has no readable metrics.csv yet.</p>'
     return _png(png, "training curves") + note
@@ -209,10 +209,11 @@ def layer_table(run: str | os.PathLike) -> list[str]:
     import torch
 
     from ..inspect import summarize
+    from .rundir import build_model
 
-    card = rundir.read_card(run)
+    card = record.read_card(run)
     with torch.device("meta"):  # shapes only
-        model = card.build()
+        model = build_model(card)
     dtype = torch.long if len(card.input_shape) == 1 else torch.float32  # (T,) word ids
     lines: list[str] = []
     summarize(model, card.input_shape, dtype=dtype, name=card.name).render(lines.append, width=110)
@@ -250,11 +251,11 @@ def build_report(run: str | os.PathLike) -> str:
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
     if not is_run_dir(run):
-        raise UserError(f"{run} is not a run directory (it holds no {rundir.CONFIG} or other run files)")
+        raise UserError(f"{run} is not a run directory (it holds no {record.CONFIG} or other run files)")
     name = run.resolve().name
     row = collect_run(run, name)
-    config = _json_object(run / rundir.CONFIG)
-    results = _json_object(run / rundir.RESULTS)
+    config = _json_object(run / record.CONFIG)
+    results = _json_object(run / record.RESULTS)
     body = {
         "overview": _overview(row, results),
         "recipe": _recipe(config),

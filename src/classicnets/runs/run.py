@@ -30,9 +30,13 @@ from typing import Any
 
 from ..errors import UserError
 from ..fileio import write_json, write_json_exclusive
-from . import rundir
+from ..record import (CARD, CHECKPOINT, CONFIG, CURVES, METRICS, RESULTS, WEIGHTS, ModelCard, read_config,
+                      read_json, read_results, run_state, write_card)
+from .rundir import save_model
+from . import tasks
 from .lock import LOCK, RunLock
-from .rundir import RunConfig
+from .tasks.base import Prepared
+from ..config import RunConfig
 
 Log = Callable[[str], None]
 
@@ -46,225 +50,24 @@ class RunResult:
     finished_before: bool = False  # resume found the run already finished; nothing was trained
 
 
-@dataclass
-class Prepared:
-    """What a run needs once its settings are known: checked data, a built model, its normalisation."""
-
-    config: RunConfig
-    data: Any                      # data.Dataset
-    model: Any                     # torch.nn.Module, initialised from config.train.seed
-    normalization: Any             # data.Normalization or None
-    device: Any                    # torch.device
-    transfer: dict[str, Any] = dataclasses.field(default_factory=dict)  # what loading weights did
-
-
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def fill_model_args(name: str, args: dict[str, Any], input_shape: tuple[int, ...],
-                     num_classes: int | None = None, *, num_words: int | None = None,
-                     per_step: bool | None = None) -> dict[str, Any]:
-    """Give the builder what the data decide unless the user set it: the outputs, and the input's
-    channels and size (images, (C, H, W)), length and vocabulary (word ids, (T,)), or length and
-    features (sequences, (T, F))."""
-    from ..zoo import model_info
-
-    params = model_info(name).arguments()
-    given: dict[str, Any] = {"num_classes": num_classes, "num_words": num_words, "per_step": per_step or None}
-    if len(input_shape) == 3:
-        h, w = input_shape[1:]
-        given.update(in_channels=input_shape[0], input_size=h if h == w else [h, w])
-    elif len(input_shape) == 2:
-        given.update(input_size=input_shape[0], in_features=input_shape[1])
-    else:
-        given["input_size"] = input_shape[0]
-    filled = dict(args)
-    for key, value in given.items():
-        if value is not None and key in params and key not in filled:
-            filled[key] = value
-    return filled
-
-
-def _smallest_input(name: str, args: dict[str, Any], size: int) -> int | None:
-    """The smallest square image side above `size` at which model `name` builds and runs (None: none up to 1024)."""
-    import torch
-
-    from ..inspect import summarize
-    from ..zoo import create
-
-    def works(s: int) -> bool:
-        try:
-            with torch.device("meta"):
-                model = create(name, **{**args, "input_size": s})
-            summarize(model, (args.get("in_channels", 3), s, s))
-            return True
-        except UserError:
-            return False
-    hi = size + 1
-    while hi <= 1024 and not works(hi):
-        hi *= 2
-    if hi > 1024:
-        return None
-    lo = max(size + 1, hi // 2)
-    while lo < hi:  # the smallest working side in [lo, hi]
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if works(mid) else (mid + 1, hi)
-    return hi
-
-
-def build_model(cfg: RunConfig, data) -> Any:
-    """The run's model, initialised from the run's seed, checked against the data's inputs and labels."""
-    import torch
-
-    from ..inspect import summarize
-    from ..zoo import create, model_info
-
-    user_args = dict(cfg.model_args)
-    cfg.model_args = fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_outputs,
-                                      num_words=data.meta.get("num_words"), per_step=data.meta.get("per_step"))
-    if "num_classes" in user_args and model_info(cfg.model).arguments().get("num_classes") is not None \
-            and data.task != "regression" and user_args["num_classes"] != data.num_outputs:
-        what = "one output (a binary task)" if data.task == "binary" else f"{data.num_classes} classes"
-        raise UserError(f"--arg num_classes={user_args['num_classes']} does not fit the data: {data.name} has "
-                        f"{what}; leave num_classes out and it follows the data")
-    images = data.kind == "image"
-    try:
-        model = create(cfg.model, seed=cfg.train.seed, **cfg.model_args)
-        # one forward pass on the data's input shape: a clear error now if the input does not fit
-        summarize(model, data.input_shape, dtype=torch.long if data.kind == "tokens" else torch.float32)
-    except UserError as e:
-        if not images or "input_size" in user_args:
-            raise
-        h, w = data.input_shape[1:]
-        need = _smallest_input(cfg.model, cfg.model_args, min(h, w))
-        if need is None:
-            raise
-        raise UserError(f"{cfg.model} needs images of at least {need}x{need}, and {data.name}'s are {h}x{w}; "
-                        f"choose a model for small images (e.g. lenet) or larger data (an image folder "
-                        f"takes --data-arg size={need})") from None
-    return model
-
-
 def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
-    """Check the settings, load and check the data, build the model: everything before the run directory."""
-    import torch
-
+    """Check the settings, load and check the data, choose the run's task, build the model:
+    everything before the run directory."""
     from ..data import load_dataset
-    from ..data.core import check_finite
     from ..train.engine import resolve_device
+    from ..zoo import model_info
 
     cfg.train.validate()
     cfg.augment.validate()
     cfg.transfer.validate()
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
-    if data.kind == "detection" or is_detector(cfg.model):
-        return _prepare_detection(cfg, data, device, warn)
-    skipped = data.meta.get("skipped") or []
-    if skipped:
-        warn(f"Skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:3])}"
-             + (", ..." if len(skipped) > 3 else ""))
-    for name in ("train", "val", "test"):
-        split = getattr(data, name)
-        if split is not None:
-            check_finite(split, f"{name}")
-    if data.kind == "image" and cfg.augment.enabled:
-        cfg.augment.check_image_size(*data.input_shape[1:])
-    model = build_model(cfg, data)
-    normalization, record = data.normalization(cfg.train.normalize), {}
-    if cfg.transfer.enabled:
-        from ..transfer.setup import apply_transfer
-        if data.kind != "image":
-            raise UserError("transfer learning (--weights, --head, --freeze, --features) applies to image models")
-        model, weights_norm, record = apply_transfer(cfg.transfer, model, model_name=cfg.model,
-                                                     num_outputs=data.num_outputs, input_shape=data.input_shape,
-                                                     model_args=cfg.model_args, warn=warn)
-        if weights_norm is not None:  # the weights were trained on inputs prepared their way
-            normalization = weights_norm
-        if cfg.transfer.features and cfg.augment.enabled:
-            warn("--features runs the base once over each image, so nothing can be augmented "
-                 "(the course: method 1 'precludes the use of data augmentation'); augmentation is off")
-            cfg.augment = dataclasses.replace(cfg.augment, **{f.name: f.default for f in
-                                                              dataclasses.fields(cfg.augment)})
-    torch.manual_seed(cfg.train.seed)
-    return Prepared(cfg, data, model, normalization, device, record)
-
-
-def is_detector(name: str) -> bool:
-    """Whether registered model `name` is a detector (`ModelInfo.task == "detection"`)."""
-    from ..zoo import model_info
-
-    return getattr(model_info(name), "task", None) == "detection"
-
-
-def _prepare_detection(cfg: RunConfig, data, device, warn: Log) -> Prepared:
-    """`prepare` for a detector on detection data (`detection.train`): a classifier on boxes, or a
-    detector on one class per image, is refused with one sentence."""
-    import torch
-
-    from ..detection.train import check_augment
-
-    if not is_detector(cfg.model):
-        raise UserError(f"{cfg.data} is a detection data set (boxes, not one class per image) and {cfg.model} is a "
-                        f"classifier; train a detection model on it, e.g. --model faster_rcnn")
-    if data.kind != "detection":
-        raise UserError(f"{cfg.model} is a detection model and {cfg.data} has one class per image, not boxes; "
-                        f"train it on a detection data set, e.g. --data digit_boxes")
-    tr = cfg.transfer
-    if tr.head or tr.freeze or tr.unfreeze_top or tr.features:
-        raise UserError("of the transfer learning options a detection model takes --weights (for its backbone); "
-                        "--head, --freeze, --unfreeze-top and --features apply to classifiers")
-    from ..train import distributed
-    if distributed.current() is not None:
-        raise UserError("detection training runs in one process; leave out --nproc and torchrun")
-    check_augment(cfg.augment)
-    if cfg.augment.enabled:
-        cfg.augment.check_image_size(*data.input_shape[1:])
-    empty = int((data.train.counts == 0).sum())
-    if empty:
-        warn(f"{empty:,} of the {len(data.train):,} training images have no objects; they teach the "
-             f"background only")
-    model = build_detector(cfg, data)
-    record: dict[str, Any] = {}
-    if tr.weights:  # the backbone starts from a classifier's weights (a run, torchvision's, Keras's)
-        from ..detection.backbones import BACKBONES, load_backbone_weights
-        from ..transfer.weights import find_weights
-        name = model.backbone.name
-        path = find_weights(tr.weights, model_name=BACKBONES[name].zoo_name)
-        report = load_backbone_weights(model.backbone, path)
-        warn(f"backbone {name}: {report.summary()}")
-        record = {"weights_file": str(path), "backbone": name}
-    normalization = data.normalization(cfg.train.normalize)
-    torch.manual_seed(cfg.train.seed)
-    return Prepared(cfg, data, model, normalization, device, record)
-
-
-def build_detector(cfg: RunConfig, data) -> Any:
-    """The run's detector, initialised from the run's seed, with the data's classes, channels and image
-    size where its builder takes them, run once on a blank image of the data's size."""
-    import torch
-
-    from ..zoo import create, model_info
-
-    user_args = dict(cfg.model_args)
-    cfg.model_args = fill_model_args(cfg.model, cfg.model_args, data.input_shape, data.num_classes)
-    if "num_classes" in user_args and model_info(cfg.model).arguments().get("num_classes") is not None \
-            and user_args["num_classes"] != data.num_classes:
-        raise UserError(f"--arg num_classes={user_args['num_classes']} does not fit the data: {data.name} has "
-                        f"{data.num_classes} object classes; leave num_classes out and it follows the data")
-    model = create(cfg.model, seed=cfg.train.seed, **cfg.model_args)
-    c, h, w = data.input_shape
-    try:  # one forward pass on the data's image size: a clear error now if it does not fit
-        with torch.no_grad(), torch.random.fork_rng():
-            model.eval()
-            model(torch.zeros(1, c, h, w))
-    except (RuntimeError, ValueError) as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{cfg.model} cannot run on {data.name}'s {c}x{h}x{w} images: {detail.rstrip('.')}") from None
-    finally:
-        model.train()
-    return model
+    task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
+    return task.prepare(cfg, data, device, warn)
 
 
 # -- the run directory ----------------------------------------------------------------------------
@@ -286,7 +89,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
             raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
         _refuse_existing_run(path)
         try:
-            write_json_exclusive(path / rundir.CONFIG, record)
+            write_json_exclusive(path / CONFIG, record)
         except FileExistsError:
             _refuse_existing_run(path)
             raise
@@ -305,13 +108,13 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
             continue
         except OSError as e:
             raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
-        write_json_exclusive(path / rundir.CONFIG, record)
+        write_json_exclusive(path / CONFIG, record)
         return path, True
     raise UserError(f"cannot find a free run directory name under {base}")
 
 
 def _refuse_existing_run(path: Path) -> None:
-    state = rundir.run_state(path)
+    state = run_state(path)
     if state == "finished":
         raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "
                         f"evaluate {path}` to use it")
@@ -324,7 +127,7 @@ def _refuse_existing_run(path: Path) -> None:
 
 def _remove_new_run(path: Path, created: bool) -> None:
     """Undo a new run that ended before its first checkpoint: its files, and the directory if we made it."""
-    for name in (rundir.CONFIG, rundir.CARD, rundir.METRICS, rundir.CURVES, rundir.CHECKPOINT, LOCK):
+    for name in (CONFIG, CARD, METRICS, CURVES, CHECKPOINT, LOCK):
         p = path / name
         if p.is_dir():
             continue
@@ -365,45 +168,36 @@ def _wall_clock():
 
 
 
-def _card(p: Prepared) -> rundir.ModelCard:
+def _card(p: Prepared) -> ModelCard:
     cfg, data = p.config, p.data
     vocab = data.vocab.truncated().to_dict() if getattr(data, "vocab", None) is not None else None
-    return rundir.ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
-                            p.normalization.to_dict() if p.normalization else None, cfg.data,
-                            cfg.data_args, data.task, vocab, cfg.transfer.head or None)
+    return ModelCard(cfg.model, cfg.model_args, list(data.input_shape), data.classes,
+                     p.normalization.to_dict() if p.normalization else None, cfg.data,
+                     cfg.data_args, data.task, vocab, cfg.transfer.head or None)
 
 
-def _fit(p: Prepared, callbacks: list, resume: str | None, log: Log):
-    """fit() for a prepared run: the whole model, or (method 1, `transfer.features`) only its head on
-    the base's features, extracted once and cached."""
-    from ..train.engine import fit
+def extract_config(target: str | os.PathLike, *, model_args: dict[str, Any], data: str | None,
+                   data_args: dict[str, Any], data_dir: str | None, weights: str | None,
+                   device: str = "auto") -> RunConfig:
+    """The settings `extract_features` runs with for `target`: a run directory (its model, its final
+    weights and preprocessing; `data` may replace its data) or a registry model name (with `weights`,
+    on `data`, default digits)."""
+    from ..config import TransferConfig
 
-    cfg = p.config
-    if p.data.kind == "detection":
-        from ..detection.train import fit_detection
-        return fit_detection(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                             callbacks=callbacks, resume=resume, log=log)
-    if not cfg.transfer.features:
-        return fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
-                   callbacks=callbacks, resume=resume)
-    from ..transfer.features import extract, identity_normalization
-    feats, _, _ = extract(p.model.base, p.data, p.normalization, _feature_identity(p), p.device, log=log)
-    history = fit(p.model.head, feats, cfg.train, augment=None, normalization=identity_normalization(feats),
-                  callbacks=callbacks, resume=resume)
-    history.normalization = p.normalization  # the whole model's: the head's inputs come from the base
-    return history
-
-
-def _feature_identity(p: Prepared) -> dict[str, Any]:
-    """What determines the base's features: the model, the weights (by checksum), the data, the preprocessing."""
-    from ..transfer.features import file_digest
-
-    cfg = p.config
-    weights = p.transfer.get("weights_file")
-    return {"model": cfg.model, "args": cfg.model_args, "weights": file_digest(weights) if weights else
-            f"seed {cfg.train.seed}", "data": cfg.data, "data_args": cfg.data_args, "data_dir": cfg.data_dir,
-            "normalization": p.normalization.to_dict() if p.normalization else None,
-            "input": list(p.data.input_shape)}
+    target = Path(target)
+    if target.is_dir():
+        cfg = read_config(target)
+        if weights or model_args:
+            raise UserError("a run directory brings its own model and weights; leave out --weights and --arg")
+        cfg.transfer = TransferConfig(weights=str(target))
+        cfg.model_args = {k: v for k, v in cfg.model_args.items() if k != "num_classes"}
+        if data:
+            cfg.data, cfg.data_args, cfg.data_dir = data, data_args, data_dir
+    else:
+        cfg = RunConfig(model=str(target), model_args=model_args, data=data or "digits", data_dir=data_dir,
+                        data_args=data_args, transfer=TransferConfig(weights=weights or ""))
+    cfg.train = dataclasses.replace(cfg.train, device=device)
+    return cfg
 
 
 def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
@@ -412,13 +206,15 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     finds it. Returns (features Dataset, cache path, whether the cache was reused)."""
     from ..transfer.features import extract
     from ..transfer.heads import Transferred, base_of
+    from ..zoo import model_info
+    from .tasks.classify import feature_identity
 
-    if is_detector(cfg.model):
+    if model_info(cfg.model).task == "detection":
         raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
                         f"base's features (e.g. mobilenet_v2)")
     p = prepare(cfg, warn=warn)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
-    return extract(base.to(p.device), p.data, p.normalization, _feature_identity(p), p.device, log=log)
+    return extract(base.to(p.device), p.data, p.normalization, feature_identity(p), p.device, log=log)
 
 
 @contextlib.contextmanager
@@ -435,34 +231,21 @@ def _write_errors(run: Path):
 def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | None = None,
             wall_time_s: float = 0.0, note: Log | None = None) -> dict[str, Any]:
     from ..runs.plots import plot_curves
-    from ..train.engine import evaluate
 
     with _write_errors(run):
-        rundir.save_model(run, p.model)
-        plot_curves(history.history, run / rundir.CURVES, title=f"{p.config.model} on {p.config.data}")
+        save_model(run, p.model)
+        plot_curves(history.history, run / CURVES, title=f"{p.config.model} on {p.config.data}")
     results: dict[str, Any] = {"epochs": len(history.epoch), "wall_time_s": round(wall_time_s, 3)}
     if "skipped" in history.history:  # --on-nonfinite skip: steps without an update
         results["skipped_steps"] = int(sum(history.history["skipped"]))
-    if p.data.test is not None and p.data.kind == "detection":
-        from ..detection.evaluate import evaluate_detector
-        from ..detection.train import EVAL_BATCH_CAP
-        scores = evaluate_detector(p.model, p.data.test, normalization=p.normalization, classes=p.data.classes,
-                                   batch_size=min(p.config.train.eval_batch_size, EVAL_BATCH_CAP))
-        results.update(scores.to_dict("test_"))
-        masks = f" - mask mAP@0.5 {scores.extra['mask_map50']:.4f}" if "mask_map50" in scores.extra else ""
-        log(f"Test: mAP@0.5 {scores.map50:.4f} - COCO mAP@[.5:.95] {scores.coco_map:.4f}{masks} "
-            f"({len(p.data.test):,} images)")
-    elif p.data.test is not None:
-        test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
-                        batch_size=p.config.train.eval_batch_size)
-        results.update({f"test_{k}": v for k, v in test.items()})
-        log(f"Test: {format_metrics(test)} ({len(p.data.test):,} samples)")
+    if p.data.test is not None:
+        results.update(p.task.test(p, log))
     line = None
     if course is not None:
         line, value = course_comparison(course, history, results)
         results["course"] = {**course, "run_value": value}
     with _write_errors(run):
-        write_json(run / rundir.RESULTS, results)  # last: a finished run is one with results
+        write_json(run / RESULTS, results)  # last: a finished run is one with results
     if note is not None:
         note(f"Saved {run}")
     if line is not None:  # the course's figure beside the run's, as the last word
@@ -545,10 +328,6 @@ def course_comparison(course: dict[str, Any], history, results: dict[str, Any]) 
     return f"course: {fig.describe()} · this run: {mine}", value
 
 
-def format_metrics(out: dict[str, Any]) -> str:
-    return " - ".join(f"{k} {out[k]:.4f}" for k in ("loss", "acc") if k in out)
-
-
 def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs",
               callbacks: Sequence = (), log: Log = print, warn: Log = _stderr,
               command: str | None = None, on_start: Callable[[Path, Prepared], None] | None = None,
@@ -588,14 +367,14 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
     try:
         try:
             if lock is not None:
-                rundir.write_card(run, _card(p))
+                write_card(run, _card(p))
                 if on_start is not None:
                     on_start(run, p)
             clock = _wall_clock()
-            history = _fit(p, [StopOnSignal(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
-                               Checkpoint(run / rundir.CHECKPOINT)], None, log)
+            history = p.task.fit(p, [StopOnSignal(), clock, *callbacks, CSVLogger(run / METRICS),
+                                      Checkpoint(run / CHECKPOINT)], None, log)
         except BaseException:
-            if lock is not None and not (run / rundir.CHECKPOINT).exists():
+            if lock is not None and not (run / CHECKPOINT).exists():
                 _remove_new_run(run, created)
             raise
         if lock is None:  # another process of a data parallel run: rank 0 writes the results
@@ -630,7 +409,7 @@ def resume_run(run: str | os.PathLike, *, epochs: int | None = None, callbacks: 
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist")
     # under torchrun every process reads the run (a shared file system); rank 0 locks and writes it
-    distributed.setup(rundir.read_config(run).train.device)
+    distributed.setup(read_config(run).train.device)
     lock = distributed.on_main(lambda: RunLock(run).acquire())  # refuses a second --resume of the run
     try:
         return _resume_locked(run, epochs, callbacks, log, warn, command, on_start, note)
@@ -647,11 +426,11 @@ def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log,
     from ..train.preemption import StopOnSignal
 
     main = distributed.is_main()
-    cfg = rundir.read_config(run)
-    state = rundir.run_state(run)
-    checkpoint = run / rundir.CHECKPOINT
+    cfg = read_config(run)
+    state = run_state(run)
+    checkpoint = run / CHECKPOINT
     if state == "finished":
-        results = rundir.read_results(run)
+        results = read_results(run)
         done = int(results["epochs"])
         if epochs is not None and epochs < done:
             raise UserError(f"{run} has already trained {done} epochs; --epochs must be at least {done}")
@@ -681,7 +460,7 @@ def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log,
         def on_train_begin(self, trainer):
             if not trainer.is_main:
                 return
-            record = rundir.read_json(run / rundir.CONFIG, "run configuration")
+            record = read_json(run / CONFIG, "run configuration")
             record.update(cfg.to_dict())
             note = {"command": command or "classicnets.resume_run", "from_epoch": trainer.epoch,
                     "device": str(p.device), "environment": environment()}
@@ -689,26 +468,26 @@ def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log,
                 note["epochs_changed"] = [old_epochs, cfg.train.epochs]
             if trainer.position is not None:
                 note["from_step"] = trainer.position.step
-            if trainer.dist is not None:
-                note["distributed"] = distributed.describe(trainer.dist)
+            if trainer.strategy.dist is not None:
+                note["distributed"] = distributed.describe(trainer.strategy.dist)
             record.setdefault("resumed", []).append(note)
-            write_json(run / rundir.CONFIG, record)
+            write_json(run / CONFIG, record)
 
     if state == "finished" and main:  # trained further: the old weights, curves and results no longer describe it
-        for name in (rundir.RESULTS, rundir.WEIGHTS):
+        for name in (RESULTS, WEIGHTS):
             with contextlib.suppress(FileNotFoundError):
                 (run / name).unlink()
     if main:
         for tmp in run.glob(".*.tmp"):  # a write cut short by a killed process (we hold the lock: none is live)
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        rundir.write_card(run, _card(p))
+        write_card(run, _card(p))
         if on_start is not None:
             on_start(run, p)
     clock = _wall_clock()
-    history = _fit(p, [StopOnSignal(), RecordResumption(), clock, *callbacks, CSVLogger(run / rundir.METRICS),
-                       Checkpoint(checkpoint)], resume, log)
+    history = p.task.fit(p, [StopOnSignal(), RecordResumption(), clock, *callbacks, CSVLogger(run / METRICS),
+                              Checkpoint(checkpoint)], resume, log)
     if not main:  # another process of a data parallel run: rank 0 writes the results
         return RunResult(run, history, {}, resumed_from=done)
-    course = (rundir.read_json(run / rundir.CONFIG, "run configuration").get("recipe") or {}).get("course")
+    course = (read_json(run / CONFIG, "run configuration").get("recipe") or {}).get("course")
     return RunResult(run, history, _finish(run, p, history, log, course, clock.seconds, note), resumed_from=done)

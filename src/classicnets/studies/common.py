@@ -124,7 +124,7 @@ class SplitProbe(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         from ..data.core import BatchLoader
-        from ..train.engine import run_eval
+        from ..train.evaluation import run_eval
 
         loader = BatchLoader(self.split, 1024, device=trainer.device, normalization=self.normalization)
         out = run_eval(trainer.model, loader, task=self.task)

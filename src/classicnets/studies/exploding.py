@@ -73,7 +73,8 @@ class ExplodingGradients:
         from ..data import load_dataset
         from ..data.sequences import adding_problem
         from ..train import TrainConfig
-        from ..train.engine import evaluate, fit
+        from ..train.engine import fit
+        from ..train.evaluation import evaluate
 
         self.validate()
         probe = adding_problem(self.probes, self.length, torch.Generator().manual_seed(self.seed + 1))

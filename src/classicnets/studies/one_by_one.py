@@ -78,7 +78,8 @@ class OneByOne:
     def run(self, log=print, callbacks=()) -> OneByOne:
         from ..inspect import summarize
         from ..train import TrainConfig
-        from ..train.engine import evaluate, fit
+        from ..train.engine import fit
+        from ..train.evaluation import evaluate
 
         self.validate()
         for kind, names in PAIRS.items():

@@ -51,7 +51,8 @@ class VanishingGradients:
         from ..data import load_dataset
         from ..data.sequences import adding_problem
         from ..train import TrainConfig
-        from ..train.engine import evaluate, fit
+        from ..train.engine import fit
+        from ..train.evaluation import evaluate
         from ..zoo import create
 
         probe = adding_problem(self.probes, self.length, torch.Generator().manual_seed(self.seed + 1))

@@ -5,5 +5,5 @@ __all__ = ["CSVLogger", "Callback", "Checkpoint", "EarlyStopping", "History", "K
            "TrainConfig", "evaluate", "fit", "predict"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["Callback", "Checkpoint", "CSVLogger", "EarlyStopping", "KeepBest"], ".callbacks"),
-    "TrainConfig": ".config", "History": ".history", **dict.fromkeys(["evaluate", "fit", "predict"], ".engine"),
+    "TrainConfig": "..config", "History": ".history", "fit": ".engine", **dict.fromkeys(["evaluate", "predict"], ".evaluation"),
 })

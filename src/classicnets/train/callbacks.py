@@ -62,25 +62,35 @@ class Meter:
         return out
 
 
-def _improved(monitor: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
+def _improved(mode: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
     if best is None:
         return not math.isnan(value)
-    higher = monitor.endswith(("acc", "map50"))  # accuracy and mAP rise, losses fall
-    return value > best + min_delta if higher else value < best - min_delta
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+def _mode(mode: str, monitor: str) -> str:
+    """"min" or "max"; "auto" as Keras infers it: an accuracy rises, anything else (a loss) falls."""
+    if mode == "auto":
+        return "max" if monitor.endswith("acc") else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min', 'max' or 'auto'; got {mode!r}")
+    return mode
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved for `patience` epochs (Keras's EarlyStopping)."""
+    """Stop when `monitor` has not improved for `patience` epochs (Keras's EarlyStopping); `mode`
+    says whether it improves by falling ("min", a loss) or rising ("max", an accuracy or a mAP)."""
 
-    def __init__(self, patience: int, monitor: str = "val_loss", min_delta: float = 0.0):
+    def __init__(self, patience: int, monitor: str = "val_loss", min_delta: float = 0.0, mode: str = "auto"):
         self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
+        self.mode = _mode(mode, monitor)
         self.best: float | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, trainer, epoch, logs):
         value = logs[self.monitor]
-        if _improved(self.monitor, value, self.best, self.min_delta):
+        if _improved(self.mode, value, self.best, self.min_delta):
             self.best, self.wait = value, 0
             return
         self.wait += 1
@@ -96,17 +106,18 @@ class EarlyStopping(Callback):
 
 
 class KeepBest(Callback):
-    """Remember the weights of the best epoch by `monitor`; restore them when training ends."""
+    """Remember the weights of the best epoch by `monitor` (`mode` as `EarlyStopping`'s); restore them
+    when training ends."""
 
-    def __init__(self, monitor: str = "val_loss"):
-        self.monitor = monitor
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto"):
+        self.monitor, self.mode = monitor, _mode(mode, monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.weights: dict[str, torch.Tensor] | None = None
 
     def on_epoch_end(self, trainer, epoch, logs):
         value = logs[self.monitor]
-        if _improved(self.monitor, value, self.best):
+        if _improved(self.mode, value, self.best):
             self.best, self.best_epoch = value, epoch
             self.weights = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
 

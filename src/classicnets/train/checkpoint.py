@@ -91,11 +91,6 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
                         f"resume from another run or train again") from None
 
 
-def read_epoch(path: str | os.PathLike) -> int:
-    """Epochs completed in a checkpoint, read from its header alone (no tensors are loaded)."""
-    return read_position(path)[0]
-
-
 def read_position(path: str | os.PathLike) -> tuple[int, int]:
     """(epochs completed, steps of the next epoch done) in a checkpoint, from its header alone."""
     path = Path(path)

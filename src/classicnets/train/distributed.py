@@ -3,11 +3,12 @@
     torchrun --nproc_per_node 4 -m classicnets.cli train --model resnet20 --data cifar10 --batch-size 512
 
 Under torchrun (its RANK, WORLD_SIZE, MASTER_ADDR in the environment) `setup` joins the process
-group (NCCL on CUDA GPUs, Gloo on the CPU), and `fit` wraps the model in DistributedDataParallel.
+group (NCCL on CUDA GPUs, Gloo on the CPU); `fit` then trains through the `train.strategy.DataParallel`
+strategy, which wraps the model in DistributedDataParallel.
 What makes the result independent of the number of processes (beyond float rounding):
 
 - `--batch-size` stays the global batch. Every process draws the same permutation from the same
-  seeded generator, and process r takes the r-th contiguous part of each global batch (`shard`):
+  seeded generator, and process r takes the r-th contiguous part of each global batch (`data.core.shard`):
   the first `n % world` parts one example longer, so a last batch smaller than the world still
   works (a process may get an empty part for that step).
 - Augmentation is drawn for the whole global batch from that shared generator, and each process
@@ -55,14 +56,6 @@ def launched() -> bool:
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR"))
 
 
-def env_rank() -> int:
-    """This process's rank from the environment, 0 outside torchrun (no torch import needed)."""
-    try:
-        return int(os.environ.get("RANK", "0")) if launched() else 0
-    except ValueError:
-        return 0
-
-
 class Aborted(UserError):
     """Another process of the run failed and said why; this one stops without repeating it."""
 
@@ -71,13 +64,6 @@ class RankError(UserError):
     """A mistake found by one process other than rank 0 (its own data, say): printed by that process."""
 
     always_print = True
-
-
-def shard(n: int, rank: int, world: int) -> tuple[int, int]:
-    """Rows [lo, hi) of a batch of `n` that process `rank` of `world` takes (torch.tensor_split's parts)."""
-    q, r = divmod(n, world)
-    lo = rank * q + min(rank, r)
-    return lo, lo + q + (rank < r)
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -186,45 +172,6 @@ class Dist:
         if not ok:
             raise Aborted("another process of the run stopped it (see its message)")
         return result
-
-    # -- the model and evaluation -----------------------------------------------------------------
-    def wrap(self, model: nn.Module, sync_bn: bool) -> nn.Module:
-        """`model` in DistributedDataParallel (its BatchNorm layers made SyncBatchNorm with `sync_bn`)."""
-        from torch.nn.parallel import DistributedDataParallel
-
-        if sync_bn:
-            if self.device.type != "cuda":
-                raise UserError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm does not run on the CPU); "
-                                "leave it out")
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        # gradient_as_bucket_view: gradients live in DDP's all-reduce buckets instead of being copied
-        # into them and back every step (the same sums, two copies of every gradient fewer)
-        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                                       gradient_as_bucket_view=True)
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, loader, autocast, task: str) -> dict[str, float]:
-        """Mean loss (and accuracy) over the whole split, each process taking its part (`loader` holds it)."""
-        from .engine import make_loss, predictions
-
-        self.broadcast_buffers(model)
-        was_training = model.training
-        model.eval()
-        loss_fn = make_loss(task, reduction="sum")
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        for xb, yb in loader:
-            with autocast():
-                logits = model(xb)
-            loss_sum += loss_fn(logits.float(), yb)
-            if task != "regression":
-                correct += (predictions(task, logits, yb.shape) == yb).sum()
-        model.train(was_training)
-        loss, right, values = self.all_sum([loss_sum.item(), correct.item(), float(loader.y.numel())])
-        out = {"loss": loss / values}
-        if task != "regression":
-            out["acc"] = right / values
-        return out
 
 
 _current: Dist | None = None

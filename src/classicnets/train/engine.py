@@ -1,15 +1,14 @@
-"""fit / evaluate / predict: the training engine.
+"""fit: the training engine.
 
 The loop is the one a careful PyTorch user writes by hand (forward, loss, backward, step) with the
 epoch's loss and accuracy summed on the device, so nothing waits for the device per step. On CUDA
 it adds channels_last (for images), bf16 autocast and torch.compile (each switchable in `TrainConfig`).
 
-The loss follows the data set's task (`Dataset.task`, or from the targets' dtype for tensors):
-- multiclass: softmax cross-entropy over the last axis, so (batch, classes) logits against (batch,)
-  labels, or (batch, time, classes) against (batch, time) for per-step targets (the copy task);
-- binary: one logit per example and binary cross-entropy (Keras's Dense(1, sigmoid) with
-  binary_crossentropy, the sigmoid folded into the loss for stability); accuracy at logit > 0;
-- regression: mean squared error, no accuracy (the adding problem).
+The loss follows the data set's task (`Dataset.task`, or from the targets' dtype for tensors; see
+`train.losses`). What one process or several do differently is the trainer's strategy
+(`train.strategy`); what another kind of model trains on and how it is validated (a detector's
+batches of boxes, its losses by name, its mAP) are the trainer's `Hooks`. Evaluation and
+prediction are `train.evaluation`'s.
 """
 from __future__ import annotations
 
@@ -17,33 +16,35 @@ import contextlib
 import math
 import platform
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..data.augment import AugmentConfig, Augmenter
-from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, check_finite, check_finite_array, stratified_split
 from .. import testhooks
+from ..config import TrainConfig
+from ..data.augment import AugmentConfig, Augmenter
+from ..data.core import BatchLoader, Normalization, Split, Task, check_finite
 from ..errors import UserError
 from ..recurrent import is_recurrent
-from . import distributed
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
 from .checkpoint import load_state
-from .config import TrainConfig
+from .distributed import CHECK_STEPS, setup
+from .evaluation import DataLike, as_split, default_normalization, run_eval, task_of
 from .history import History
+from .losses import make_loss, predictions
 from .optim import make_optimizer, make_scheduler
 from .position import EpochPosition, NonFiniteWatch, nonfinite_message
 from .preemption import Preempted
-
-DataLike = Dataset | Split | tuple[torch.Tensor, torch.Tensor]
+from .strategy import strategy
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """The device to train on; under torchrun the local rank's (joining the process group, see
     `train.distributed.setup`)."""
-    dist = distributed.setup(name)
+    dist = setup(name)
     if dist is not None:
         return dist.device
     if name == "auto":
@@ -57,48 +58,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def as_split(data: Split | tuple[torch.Tensor, torch.Tensor]) -> Split:
-    return data if isinstance(data, Split) else Split(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
-
-
-def default_normalization(data: DataLike, mode: str = "standardize") -> Normalization | None:
-    """Training-split statistics for a data set (or [0, 1] scaling with mode 'scale'); for raw
-    tensors: per-channel statistics of uint8 images, identity for float images, None for sequences."""
-    if isinstance(data, Dataset):
-        return data.normalization(mode)
-    split = as_split(data)
-    if split.kind != "image":
-        return None
-    if split.x.dtype == torch.uint8:
-        return Normalization.for_images(split.x, 255.0, mode)
-    return Normalization.identity(split.x.shape[1])
-
-
-def task_of(data: DataLike) -> Task:
-    """The data set's task; for tensors: regression for float targets, else multiclass."""
-    if isinstance(data, Dataset):
-        return data.task
-    return "regression" if as_split(data).y.is_floating_point() else "multiclass"
-
-
-def make_loss(task: Task, label_smoothing: float = 0.0, reduction: str = "mean"):
-    """loss(logits, targets) for a task (see the module docstring)."""
-    if task == "binary":
-        return lambda logits, y: F.binary_cross_entropy_with_logits(
-            logits.float().reshape(y.shape), y.float(), reduction=reduction)
-    if task == "regression":
-        return lambda out, y: F.mse_loss(out.float().reshape(y.shape), y.float(), reduction=reduction)
-    return lambda logits, y: F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                             label_smoothing=label_smoothing, reduction=reduction)
-
-
-def predictions(task: Task, logits: torch.Tensor, y_shape: torch.Size | tuple) -> torch.Tensor:
-    """Predicted classes, shaped like the targets (binary: logit > 0)."""
-    if task == "binary":
-        return (logits.reshape(y_shape) > 0).long()
-    return logits.argmax(-1).reshape(y_shape)
-
-
 # A training loss this many times its value at the first step is divergence, not a bad epoch.
 DIVERGENCE_FACTOR = 1000.0
 
@@ -109,39 +68,75 @@ def _check_input(model_input: tuple[int, ...], split: Split, what: str) -> None:
                         f"{tuple(model_input)}")
 
 
+# -- what a kind of model changes in the loop ------------------------------------------------------
+def batch_loaders(trainer: Trainer, train: Split, val: Split | None) -> tuple[BatchLoader, BatchLoader | None]:
+    """The training loader (shuffled, augmented, drawing from the trainer's generator) and the
+    validation loader, holding this process's part of the validation split."""
+    cfg, aug = trainer.config, trainer.augment
+    augmenter = Augmenter(aug) if aug is not None and aug.enabled and train.kind == "image" else None
+    train_loader = BatchLoader(train, cfg.batch_size, device=trainer.device, shuffle=True,
+                               normalization=trainer.normalization, generator=trainer.generator, augment=augmenter)
+    if val is None:
+        return train_loader, None
+    return train_loader, BatchLoader(trainer.strategy.shard(val), cfg.eval_batch_size, device=trainer.device,
+                                     normalization=trainer.normalization)
+
+
+def model_loss(trainer: Trainer, xb, yb, loss_fn) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
+    """One training batch through the model: (the loss to minimise, the outputs the accuracy is
+    counted on, the loss's named parts: none, it is one term)."""
+    logits = trainer.forward(xb)                                     # (batch, [time,] outputs)
+    return loss_fn(logits, yb), logits, {}
+
+
+def validate_loss_acc(trainer: Trainer) -> dict[str, float]:
+    """Loss and accuracy on the validation split, over every process's part."""
+    return run_eval(trainer.model, trainer.val_loader, trainer.autocast, task=trainer.task,
+                    strategy=trainer.strategy)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a kind of model changes in the loop; the defaults train a classifier or a regressor.
+    `loaders(trainer, train, val)` gives loaders with `draw_order`, `batches(order, start, part)` and
+    `len`; `step_loss(trainer, xb, yb, loss_fn)` gives (loss, outputs for the accuracy or None,
+    {name: loss part}); `validate(trainer)` the validation metrics without their "val_" prefix."""
+
+    loaders: Callable[..., tuple[Any, Any]] = batch_loaders
+    step_loss: Callable[..., tuple[torch.Tensor, Any, dict[str, torch.Tensor]]] = model_loss
+    validate: Callable[[Trainer], dict[str, float]] = validate_loss_acc
+    compile: bool = True   # whether compile="auto" compiles on CUDA (a detector's shapes change every step)
+
+
 class Trainer:
     """The state of one training run; `fit` drives it. Callbacks read and change it."""
 
     def __init__(self, model: nn.Module, train: Split, val: Split | None, config: TrainConfig,
                  normalization: Normalization | None, augment: AugmentConfig | None,
-                 callbacks: list[Callback], task: Task = "multiclass"):
+                 callbacks: list[Callback], task: Task | str = "multiclass", *, hooks: Hooks = Hooks()):
         self.config = cfg = config
         self.device = resolve_device(cfg.device)
-        self.dist = distributed.current()  # None in a single process; else this process's place
-        self.is_main = self.dist is None or self.dist.is_main  # rank 0 writes files and shows progress
+        self.strategy = strategy()            # one process, or this one's place among several
+        self.is_main = self.strategy.is_main  # rank 0 writes files and shows progress
+        self.hooks, self.task, self.augment, self.normalization = hooks, task, augment, normalization
         cuda = self.device.type == "cuda"
         self.model = model.to(self.device)
-        self.task = task
-        self.scored = task != "regression"  # whether the task has an accuracy to count
-        images = train.kind in ("image", "detection")
-        self.memory_format = torch.channels_last if cuda and images else torch.contiguous_format
-        if cuda and images:
+        self.scored = task in ("multiclass", "binary")  # whether the task has an accuracy to count
+        self.channels_last = cuda and train.kind in ("image", "detection")
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # auto: compile on CUDA, except recurrent models (a step loop of hundreds of steps would be
         # unrolled into one huge graph; the fused cuDNN kernels gain nothing from it)
-        net = self.dist.wrap(self.model, cfg.sync_bn) if self.dist is not None else self.model
-        self.forward = (torch.compile(net) if cfg.compile == "on"
-                        or (cfg.compile == "auto" and cuda and not is_recurrent(self.model)) else net)
+        net = self.strategy.wrap(self.model, cfg.sync_bn)
+        self.forward = (torch.compile(net) if cfg.compile == "on" or (
+            cfg.compile == "auto" and cuda and hooks.compile and not is_recurrent(self.model)) else net)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 \
             else contextlib.nullcontext
-        self.normalization = normalization
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        self.part = (self.dist.rank, self.dist.world_size) if self.dist is not None else None
         self.num_train, self.num_val = len(train), len(val) if val is not None else 0
-        if self.dist is not None and self.dist.rank:  # dropout draws its own
-            torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank))
-        self.train_loader, self.val_loader = self.make_loaders(train, val, normalization, augment)
+        self.strategy.seed_dropout(cfg.seed)
+        self.train_loader, self.val_loader = hooks.loaders(self, train, val)
         self.steps_per_epoch = len(self.train_loader)
         self.epochs = cfg.epochs
         self.optimizer = make_optimizer(self.model, cfg)
@@ -155,48 +150,21 @@ class Trainer:
         self.stop_signal: int | None = None  # set by preemption.StopOnSignal: stop after this step
         # a non-finite loss is seen at once where that is free (the CPU) or needed (skipping the step);
         # on CUDA and across processes, flags stay on the device and are read every CHECK_STEPS steps
-        self.check_each_step = cfg.on_nonfinite == "skip" or (self.dist is None and not cuda)
-        self.watch = None if self.check_each_step else NonFiniteWatch(distributed.CHECK_STEPS, self.device)
-
-    def make_loaders(self, train: Split, val: Split | None, normalization: Normalization | None,
-                     augment: AugmentConfig | None) -> tuple[BatchLoader, BatchLoader | None]:
-        """The training loader (shuffled, augmented, drawing from `self.generator`) and the validation
-        loader; with several processes each validates its part. A subclass training on other data
-        (`detection.train`) gives loaders with the same `draw_order` / `batches` / `len`."""
-        cfg = self.config
-        aug = Augmenter(augment) if augment is not None and augment.enabled and train.kind == "image" else None
-        train_loader = BatchLoader(train, cfg.batch_size, device=self.device, shuffle=True,
-                                   normalization=normalization, generator=self.generator, augment=aug)
-        if val is not None and self.dist is not None:
-            lo, hi = distributed.shard(len(val), *self.part)
-            val = Split(val.x[lo:hi], val.y[lo:hi])
-        val_loader = (BatchLoader(val, cfg.eval_batch_size, device=self.device, normalization=normalization)
-                      if val is not None else None)
-        return train_loader, val_loader
-
-    def step_loss(self, xb, yb, loss_fn) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
-        """One training batch through the model: (the loss to minimise, the model's outputs for the
-        accuracy, the loss's named parts, {} where it is one term). A detector (`detection.train`)
-        returns its sum of losses, None and the losses by name."""
-        logits = self.forward(xb)                                    # (batch, [time,] outputs)
-        return loss_fn(logits, yb), logits, {}
+        self.check_each_step = cfg.on_nonfinite == "skip" or (self.strategy.check_steps is None and not cuda)
+        self.watch = None if self.check_each_step else NonFiniteWatch(CHECK_STEPS, self.device)
 
     def validate(self) -> dict[str, float]:
         """Metrics on the validation split, named without their "val_" prefix."""
-        if self.dist is None:
-            return run_eval(self.model, self.val_loader, self.autocast, task=self.task)
-        return self.dist.evaluate(self.model, self.val_loader, self.autocast, self.task)
+        return self.hooks.validate(self)
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "data": self.generator.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        if self.dist is not None:  # every process's dropout generator (a collective: all call state())
-            rng["ranks"] = [{"torch": t} for t in self.dist.gather(rng["torch"])]
-            if "cuda" in rng:
-                for r, t in zip(rng["ranks"], self.dist.gather(rng["cuda"])):
-                    r["cuda"] = t
+        ranks = self.strategy.gather_rng(rng)  # every process's dropout generator (a collective)
+        if ranks is not None:
+            rng["ranks"] = ranks
         return {
             "epoch": self.epoch,
             "epochs": self.epochs,
@@ -221,15 +189,7 @@ class Trainer:
             self.generator.set_state(s["rng"]["data"])
             if "cuda" in s["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(s["rng"]["cuda"], self.device)
-            if self.dist is not None and self.dist.rank:  # this rank's dropout generator, if it was saved
-                ranks = s["rng"].get("ranks") or []
-                mine = ranks[self.dist.rank] if self.dist.rank < len(ranks) else {}
-                if "torch" in mine:
-                    torch.set_rng_state(mine["torch"])
-                else:  # a checkpoint from fewer processes: fresh draws, from the seed and the position
-                    torch.manual_seed(distributed.rank_seed(self.config.seed + int(s["epoch"]), self.dist.rank))
-                if "cuda" in mine and self.device.type == "cuda":
-                    torch.cuda.set_rng_state(mine["cuda"], self.device)
+            self.strategy.restore_rng(s["rng"], self.config.seed, int(s["epoch"]))
             self.history = History.from_dict(s["history"])
             for cb in self.callbacks:
                 name = type(cb).__name__
@@ -240,25 +200,18 @@ class Trainer:
             if s.get("position") is not None:
                 self.position = EpochPosition.from_state(s["position"], self.device, self.num_train,
                                                          self.steps_per_epoch)
-                if self.dist is not None and self.dist.rank:  # rank 0 carries the sums so far
-                    p = self.position
-                    p.loss_sum.zero_(), p.correct.zero_()
-                    p.seen = p.targets = 0
-                    p.first = torch.zeros_like(p.first) if p.first is not None else None
+                self.strategy.localize(self.position)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise UserError(f"checkpoint {path} does not match this model or configuration: "
                             f"{str(e).splitlines()[0]}") from None
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_epoch(self, batch_callbacks: list[Callback]) -> dict[str, float]:
-        model, opt, sched = self.model, self.optimizer, self.scheduler
-        task, dist = self.task, self.dist
-        # one process: the batch's mean loss. Several: this process's part summed, then scaled below
-        loss_fn = make_loss(task, self.config.label_smoothing, "mean" if dist is None else "sum")
-        world, bs, num_train = (dist.world_size if dist is not None else 1), self.config.batch_size, self.num_train
-        per_example = math.prod(self.train_loader.y.shape[1:]) if dist is not None else 1  # target values per example
-        scored = self.scored
-        clip_norm, clip_value = self.config.clip_norm, self.config.clip_value
+        model, opt, sched, task, strategy = self.model, self.optimizer, self.scheduler, self.task, self.strategy
+        cfg, scored = self.config, self.scored
+        # one process: the batch's mean loss; several: this process's part summed, scaled to the global mean
+        loss_fn = make_loss(task, cfg.label_smoothing, strategy.loss_reduction)
+        bs, num_train = cfg.batch_size, self.num_train
         params = [p for p in model.parameters() if p.requires_grad]
         meter = Meter(self.steps_per_epoch)
         # a fresh epoch, or the rest of one a checkpoint stopped inside
@@ -266,43 +219,36 @@ class Trainer:
         self.position = None
         order, loss_sum, correct, first = pos.order, pos.loss_sum, pos.correct, pos.first
         seen, targets, skipped, part_sums = pos.seen, pos.targets, pos.skipped, pos.parts
-        check_each, watch = self.check_each_step, self.watch
+        check_each, watch, at_once = self.check_each_step, self.watch, strategy.check_steps is None
         next_check = self._next_check(pos.step)
         model.train()
-        for step, (xb, yb) in enumerate(self.train_loader.batches(order, pos.step, self.part), pos.step):
-            if self.memory_format is torch.channels_last:
+        for step, (xb, yb) in enumerate(self.train_loader.batches(order, pos.step, strategy.part), pos.step):
+            if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                loss, logits, parts = self.step_loss(xb, yb, loss_fn)
-            n = len(yb)
-            count = n
-            if dist is not None:  # DDP averages gradients over processes: make that the global batch's mean
-                count = min(bs, num_train - step * bs) / world
-                loss = loss / (count * per_example)
+                loss, logits, parts = self.hooks.step_loss(self, xb, yb, loss_fn)
+            loss, count = strategy.scale_loss(loss, yb, step, bs, num_train)
             if check_each and not self._finite(loss, step):  # --on-nonfinite skip: no update, counted
                 skipped += 1
-                if sched is not None:  # the schedule follows the steps, taken or skipped
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
-                        sched.step()
+                self._skip_step()
             else:
                 if watch is not None:
                     watch.add(loss)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if clip_norm:  # on the device: the norm is never read back, so no sync per step
-                    nn.utils.clip_grad_norm_(params, clip_norm)
-                if clip_value:
-                    nn.utils.clip_grad_value_(params, clip_value)
+                if cfg.clip_norm:  # on the device: the norm is never read back, so no sync per step
+                    nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+                if cfg.clip_value:
+                    nn.utils.clip_grad_value_(params, cfg.clip_value)
                 opt.step()
                 if sched is not None:
                     sched.step()
                 if first is None:
-                    first = loss.detach() / world  # read once, at the epoch's end: no sync per step
+                    first = loss.detach() / strategy.world_size  # read once, at the epoch's end: no sync per step
                 loss_sum += loss.detach() * count
                 for name, part in parts.items():  # a detector's losses, each summed as the loss is
                     part_sums[name] = part_sums.get(name, 0.0) + part.detach().float() * count
-                seen += n
+                seen += len(yb)
                 if scored:
                     correct += (predictions(task, logits.detach(), yb.shape) == yb).sum()
                     targets += yb.numel()
@@ -313,34 +259,42 @@ class Trainer:
                     cb.on_batch_end(self, step, meter)
             if testhooks.ACTIVE:
                 testhooks.pause_point("step")
-            if step + 1 >= next_check or (self.stop_signal is not None and dist is None):
+            if step + 1 >= next_check or (self.stop_signal is not None and at_once):
                 next_check = self._check_point(EpochPosition(order, step + 1, loss_sum, correct, seen, targets,
                                                              first, skipped, part_sums))
-        if dist is not None:  # the epoch's sums over all processes
-            has_first = first is not None
-            loss_total, right, seen, targets, first_total = dist.all_sum(
-                [loss_sum.item(), correct.item(), seen, targets, float(first) if has_first else 0.0])
-            loss_sum, correct = torch.tensor(loss_total), torch.tensor(right)
-            first = torch.tensor(first_total) if has_first else None
-            seen, targets = int(seen), int(targets)
+        return self._epoch_logs(EpochPosition(order, self.steps_per_epoch, loss_sum, correct, seen, targets,
+                                              first, skipped, part_sums))
+
+    def _skip_step(self) -> None:
+        """A step without an update: the schedule still follows the steps, taken or skipped."""
+        if self.scheduler is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+                self.scheduler.step()
+
+    def _epoch_logs(self, pos: EpochPosition) -> dict[str, float]:
+        """The epoch's metrics from its sums, over every process."""
+        loss_total, right, seen, targets, first = self.strategy.sum(
+            [pos.loss_sum.item(), pos.correct.item(), pos.seen, pos.targets,
+             float(pos.first) if pos.first is not None else 0.0])
+        seen, targets = int(seen), int(targets)
         if not seen:
             raise UserError(f"every step of epoch {self.epoch + 1} had a non-finite loss, so nothing was learnt; "
                             f"lower the learning rate (now {self.config.lr:g}) or check the inputs' normalisation")
-        logs = {"loss": loss_sum.item() / seen}
-        logs.update({f"loss_{name}": float(v) / seen for name, v in part_sums.items()})
-        if self.initial_loss is None and first is not None:
+        logs = {"loss": loss_total / seen}
+        logs.update({f"loss_{name}": float(v) / seen for name, v in pos.parts.items()})
+        if self.initial_loss is None and pos.first is not None:
             self.initial_loss = float(first)
-        if scored:
-            logs["acc"] = correct.item() / targets
+        if self.scored:
+            logs["acc"] = right / targets
         if self.config.on_nonfinite == "skip":
-            logs["skipped"] = skipped
+            logs["skipped"] = pos.skipped
         return logs
 
     def _finite(self, loss: torch.Tensor, step: int) -> bool:
         """Whether this step's loss is finite (agreed by all processes); with on_nonfinite "stop" a
         non-finite one ends the run here. Reads the loss: a wait for the device on CUDA."""
-        ok = torch.isfinite(loss.detach())
-        ok = bool(ok) if self.dist is None else self.dist.all_true(ok)
+        ok = self.strategy.all_true(torch.isfinite(loss.detach()))
         if not ok and self.config.on_nonfinite == "stop":
             raise UserError(nonfinite_message(float(loss.detach()), self.epoch, step, self.steps_per_epoch,
                                               self.config.lr))
@@ -350,8 +304,8 @@ class Trainer:
         """Steps done in this epoch at the next check point: the next checkpoint due, the next read of
         the device's non-finite flags (or agreement between processes), else the epoch's last step."""
         nxt = self.steps_per_epoch
-        if self.watch is not None or self.dist is not None:
-            nxt = min(nxt, done + distributed.CHECK_STEPS)
+        if self.watch is not None or self.strategy.check_steps is not None:
+            nxt = min(nxt, done + CHECK_STEPS)
         every = self.config.checkpoint_every
         if every:
             taken = self.epoch * self.steps_per_epoch + done  # steps since the run began
@@ -361,13 +315,11 @@ class Trainer:
     def _check_point(self, pos: EpochPosition) -> int:
         """Between two steps: stop on a non-finite loss seen since the last check, save a checkpoint
         when one is due or a stop was asked for, then stop or go on (returns the next check point)."""
-        signal, bad = self.stop_signal, None
-        if self.watch is not None:
-            bad = self.watch.first_bad(pos.step)
-        if self.dist is not None:  # every process must take the same decision
-            signal, step = self.dist.agree(signal, bad[0] if bad is not None else None)
-            if step is not None:
-                bad = (step, bad[1] if bad is not None and bad[0] == step else float("nan"))
+        bad = self.watch.first_bad(pos.step) if self.watch is not None else None
+        # every process must take the same decision
+        signal, step = self.strategy.agree(self.stop_signal, bad[0] if bad is not None else None)
+        if step is not None:
+            bad = (step, bad[1] if bad is not None and bad[0] == step else float("nan"))
         if bad is not None:
             raise UserError(nonfinite_message(bad[1], self.epoch, bad[0], self.steps_per_epoch, self.config.lr))
         every = self.config.checkpoint_every
@@ -379,15 +331,9 @@ class Trainer:
         return self._next_check(pos.step)
 
     def save_position(self, pos: EpochPosition) -> None:
-        """Checkpoint the run inside an epoch: callbacks' `on_checkpoint` see `state()` with `pos`."""
-        if self.dist is not None:  # the sums so far over all processes, kept by rank 0
-            loss_total, right, seen, targets, first = self.dist.all_sum(
-                [pos.loss_sum.item(), pos.correct.item(), pos.seen, pos.targets,
-                 float(pos.first) if pos.first is not None else 0.0])
-            pos = EpochPosition(pos.order, pos.step, torch.tensor(loss_total, dtype=torch.float32),
-                                torch.tensor(int(right)), int(seen), int(targets),
-                                torch.tensor(first) if pos.first is not None else None, pos.skipped)
-        self.position = pos
+        """Checkpoint the run inside an epoch: callbacks' `on_checkpoint` see `state()` with `pos`
+        (its sums over every process)."""
+        self.position = self.strategy.reduce_position(pos)
         try:
             for cb in self.callbacks:
                 cb.on_checkpoint(self)
@@ -423,9 +369,7 @@ class Trainer:
                 self.epoch = epoch + 1
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, logs)
-                signal = self.stop_signal  # asked during validation or the epoch's callbacks
-                if self.dist is not None:
-                    signal, _ = self.dist.agree(signal, None)
+                signal, _ = self.strategy.agree(self.stop_signal, None)  # asked during validation or callbacks
                 if signal is not None and self.epoch < self.epochs and not self.stop_training:
                     raise Preempted(signal, self.epoch, 0)  # the epoch's checkpoint is being written
             for cb in self.callbacks:
@@ -449,30 +393,24 @@ class Trainer:
             raise failures[0]
 
 
-def resolve_splits(data: DataLike, validation_data, config: TrainConfig) -> tuple[Split, Split | None]:
+def resolve_splits(data, validation_data, config: TrainConfig):
     """The training and validation splits `fit` uses for `data` and `config`: the data set's own
     validation split; or `validation_data`; or the test split (`validate_on="test"`); or a held-out
-    fraction of the training split, stratified and seeded, or its last fraction before any
-    shuffling, as Keras's `validation_split` takes it (`val_split_mode="last"`)."""
-    if isinstance(data, Dataset):
-        train, val = data.train, data.val
-    else:
+    fraction of the training split (`Split.hold_out`, or a detection split's own rule), stratified
+    and seeded, or its last fraction before any shuffling, as Keras's `validation_split` takes it
+    (`val_split_mode="last"`)."""
+    if isinstance(data, (Split, tuple)):
         train, val = as_split(data), None
+    else:  # a data set: classes (Dataset) or boxes (detection's)
+        train, val = data.train, data.val
     if validation_data is not None:
         val = as_split(validation_data)
     elif config.validate_on == "test":
-        if not isinstance(data, Dataset) or data.test is None:
+        if getattr(data, "test", None) is None:
             raise UserError("--validate-on test needs a data set with a test split")
         val = data.test
-    elif config.val_split and config.val_split_mode == "last":
-        split_at = int(len(train) * (1.0 - config.val_split))  # Keras: x[:split_at], x[split_at:]
-        if split_at < 1 or split_at >= len(train):
-            raise UserError(f"--val-split {config.val_split} leaves no examples on one side of {len(train)}")
-        index = torch.arange(len(train))
-        train, val = train.subset(index[:split_at]), train.subset(index[split_at:])
     elif config.val_split:
-        keep, held = stratified_split(train.y, config.val_split, config.seed)
-        train, val = train.subset(keep), train.subset(held)
+        train, val = train.hold_out(config.val_split, config.val_split_mode, config.seed)
     return train, val
 
 
@@ -507,20 +445,22 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
         raise UserError("--monitor val_map50 is the mAP of a detection run; a classifier monitors val_loss, "
                         "val_acc, loss or acc")
     if task == "regression" and config.monitor.endswith("acc") and (config.early_stopping or config.keep_best):
-        raise UserError(f"a regression task has no accuracy to monitor; use --monitor val_loss or loss")
+        raise UserError("a regression task has no accuracy to monitor; use --monitor val_loss or loss")
     torch.manual_seed(config.seed)  # weights are initialised by the caller, dropout draws from here
-    trainer = Trainer(model, train, val, config, normalization, augment,
-                      with_stopping(callbacks, config, config.monitor), task)
-    return run_trainer(trainer, resume, normalization)
+    stopping = with_stopping(callbacks, config, higher_is_better=config.monitor.endswith("acc"))
+    return run_trainer(Trainer(model, train, val, config, normalization, augment, stopping, task), resume,
+                       normalization)
 
 
-def with_stopping(callbacks, config: TrainConfig, monitor: str) -> list[Callback]:
-    """`callbacks` plus the ones the configuration asks for: early stopping and keeping the best epoch."""
+def with_stopping(callbacks, config: TrainConfig, *, higher_is_better: bool) -> list[Callback]:
+    """`callbacks` plus the ones the configuration asks for: early stopping and keeping the best epoch
+    by `config.monitor`, which improves upwards (an accuracy, a mAP) or downwards (a loss)."""
     cbs = list(callbacks)
+    mode = "max" if higher_is_better else "min"
     if config.early_stopping:
-        cbs.append(EarlyStopping(config.early_stopping, monitor))
+        cbs.append(EarlyStopping(config.early_stopping, config.monitor, mode=mode))
     if config.keep_best:
-        cbs.append(KeepBest(monitor))
+        cbs.append(KeepBest(config.monitor, mode=mode))
     return cbs
 
 
@@ -535,78 +475,6 @@ def run_trainer(trainer: Trainer, resume: str | None, normalization: Normalizati
     history = trainer.run()
     history.normalization = normalization
     return history
-
-
-@torch.no_grad()
-def run_eval(model: nn.Module, loader: BatchLoader, autocast=contextlib.nullcontext,
-             confusion: bool = False, num_classes: int | None = None,
-             task: Task = "multiclass") -> dict[str, Any]:
-    """Mean loss (per target value, as in training) and accuracy over a loader; with `confusion`
-    also the confusion matrix (rows: true class, columns: predicted)."""
-    was_training = model.training
-    model.eval()
-    loss_fn = make_loss(task, reduction="sum")
-    loss_sum = torch.zeros((), dtype=torch.float64, device=loader.y.device)
-    correct = torch.zeros((), dtype=torch.int64, device=loader.y.device)
-    preds = []
-    for xb, yb in loader:
-        with autocast():
-            logits = model(xb)
-        loss_sum += loss_fn(logits.float(), yb)
-        if task != "regression":
-            p = predictions(task, logits, yb.shape)
-            correct += (p == yb).sum()
-            if confusion:
-                preds.append(p)
-    model.train(was_training)
-    values = loader.y.numel()
-    out: dict[str, Any] = {"loss": loss_sum.item() / values}
-    if task != "regression":
-        out["acc"] = correct.item() / values
-        if confusion:
-            k = num_classes or int(max(loader.y.max().item(), 1)) + 1
-            pred = torch.cat(preds).reshape(-1)
-            out["confusion"] = torch.bincount(loader.y.reshape(-1) * k + pred, minlength=k * k).view(k, k).cpu()
-    return out
-
-
-def evaluate(model: nn.Module, data: DataLike, *, split: str = "test",
-             normalization: Normalization | None = None, batch_size: int = 1024,
-             device: str | torch.device | None = None, confusion: bool = False,
-             task: Task | None = None) -> dict[str, Any]:
-    """Loss and accuracy of `model` on a split; with `confusion=True` also the confusion matrix
-    (rows: true class, columns: predicted). Regression reports the loss (MSE) only."""
-    normalization = normalization or default_normalization(data)
-    s = data.split(split) if isinstance(data, Dataset) else as_split(data)
-    dev = next(model.parameters()).device if device is None else torch.device(device)
-    k = data.num_classes if isinstance(data, Dataset) else None
-    loader = BatchLoader(s, batch_size, device=dev, normalization=normalization)
-    return run_eval(model.to(dev), loader, confusion=confusion, num_classes=k, task=task or task_of(data))
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, *, normalization: Normalization | None = None,
-            batch_size: int = 1024, task: Task = "multiclass") -> torch.Tensor:
-    """Class probabilities (N, [time,] classes) for raw inputs `x` in the training data's units:
-    images (N, C, H, W), word ids (N, T) or sequences (N, T, F). Binary tasks give (N, 2):
-    [P(negative), P(positive)]; regression gives the model's outputs."""
-    x = torch.as_tensor(x)
-    check_finite_array(x, "the inputs", "replace them before predicting")
-    split = Split(x, torch.zeros(len(x), dtype=torch.long))
-    normalization = normalization or default_normalization(split)
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for xb, _ in BatchLoader(split, batch_size, device=dev, normalization=normalization):
-        logits = model(xb).float()
-        if task == "binary":
-            p = torch.sigmoid(logits.reshape(len(logits)))
-            out.append(torch.stack([1 - p, p], dim=1))
-        else:
-            out.append(logits if task == "regression" else torch.softmax(logits, -1))
-    model.train(was_training)
-    return torch.cat(out).cpu()
 
 
 def environment() -> dict[str, str]:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .config import TrainConfig
+from ..config import TrainConfig
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

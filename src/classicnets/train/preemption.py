@@ -33,11 +33,6 @@ class Preempted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-def status_of(e: BaseException) -> int:
-    """The exit status for an interruption: 128 + signal (SIGINT's 130 for a plain KeyboardInterrupt)."""
-    return e.status if isinstance(e, Preempted) else 128 + signal.SIGINT
-
-
 def raise_preempted(signum, frame) -> None:
     """A signal handler for the moments outside the training loop: unwind (cleaning up) now."""
     raise Preempted(signum)

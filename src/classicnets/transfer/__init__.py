@@ -12,7 +12,7 @@ from .._lazy import lazy_exports
 __all__ = ["TransferConfig", "Transferred", "base_of", "build_head", "freeze", "head_names", "unfreeze",
            "unfreeze_top", "with_head"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "TransferConfig": ".config",
+    "TransferConfig": "..config",
     **dict.fromkeys(["Transferred", "base_of", "build_head", "freeze", "head_names", "unfreeze", "unfreeze_top",
                      "with_head"], ".heads"),
 })

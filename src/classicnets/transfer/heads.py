@@ -157,10 +157,6 @@ def _install_train_hook(model: nn.Module) -> None:
     model._classicnets_train_hook = True
 
 
-def is_frozen(module: nn.Module) -> bool:
-    return not any(p.requires_grad for p in module.parameters())
-
-
 # -- heads from a spec ----------------------------------------------------------------------------
 LAYERS = "flatten, gap (global average pooling), gmp (global max pooling), dense[:UNITS[:relu|sigmoid|tanh]], dropout:RATE, relu"
 

@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import UserError
-from .config import TransferConfig
+from ..config import TransferConfig
 from .heads import Transferred, freeze, unfreeze_top, with_head
 
 
@@ -47,7 +47,7 @@ def apply_transfer(t: TransferConfig, model: nn.Module, *, model_name: str, num_
             model = with_head(model, t.head, num_outputs, input_shape)
         norm = report.preprocessing
         if run_dir is not None:
-            from ..runs.rundir import read_card
+            from ..record import read_card
             norm = read_card(run_dir).norm or norm
         if report.skipped or report.missing:
             warn(f"Weights: {report.summary()}")

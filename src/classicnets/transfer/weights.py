@@ -221,7 +221,7 @@ def _read_safetensors(path: Path) -> _Source:
         raise UserError(f"weights file {path} is damaged or truncated ({str(e).splitlines()[0]})") from None
     norm = None
     if (path.parent / "model.json").is_file():  # a classicnets run: the normalisation it trained with
-        from ..runs.rundir import read_card
+        from ..record import read_card
         norm = read_card(path.parent).norm
     return _Source("safetensors", tensors, {k: k for k in tensors}, norm)
 

@@ -1,14 +1,20 @@
-"""Typed training configuration. Units are in the comments; the CLI maps its options onto these fields.
+"""The settings of a run, typed: training (`TrainConfig`), transfer learning (`TransferConfig`) and the
+whole run (`RunConfig`, with the data set's `AugmentConfig`). Units are in the comments; the command
+line maps its options onto these fields.
 
-Torch-free, so the command line builds its options (and `--help`) without importing torch.
+Torch-free and at the bottom of the package, so the command line builds its options (and `--help`)
+without importing torch, and every layer (the engine, transfer learning, recipes, the run record) can
+read the same settings.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Literal
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
-from ..errors import UserError, check_range
+from .data.augment_config import AugmentConfig
+from .errors import UserError, check_range
 
 
 @dataclass
@@ -97,3 +103,83 @@ class TrainConfig:
         if not points or points[0][0] != 0:
             raise UserError(f"--lr-at {self.lr_at!r} must start at epoch 0, e.g. 0:1e-3,30:1e-4")
         return points
+
+
+@dataclass
+class TransferConfig:
+    """Transfer learning: published or earlier weights, a new head, what is frozen (see `classicnets.transfer`)."""
+
+    weights: str = ""        # published or earlier weights to start from: a file, a run directory, or 'imagenet' (looked up in $CLASSICNETS_WEIGHTS, else downloaded)
+    head: str = ""           # a new head on the model's base, e.g. flatten,dense:256,dropout:0.5,dense (the last dense follows the data)
+    freeze: str = ""         # what stops learning: 'base', 'all', or module-name patterns such as 'features.*' (frozen BatchNorm runs in inference mode)
+    unfreeze_top: int = 0    # fine-tuning: thaw the last N blocks of a frozen base (with --base-lr for their learning rate)
+    features: bool = False   # method 1: run the frozen base once over the data, cache the features, train only the head on them
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.weights or self.head or self.freeze or self.unfreeze_top or self.features)
+
+    def validate(self) -> TransferConfig:
+        check_range("unfreeze_top", self.unfreeze_top, 0, None)
+        if self.unfreeze_top and not self.freeze:
+            raise UserError("--unfreeze-top thaws blocks of a frozen base; add --freeze base")
+        if self.features and not self.head:
+            raise UserError("--features trains a new head on extracted features; give it with --head "
+                            "(e.g. flatten,dense:256,dropout:0.5,dense)")
+        if self.features and self.unfreeze_top:
+            raise UserError("--features keeps the whole base frozen (its outputs are computed once); "
+                            "fine-tune afterwards with --weights RUN --freeze base --unfreeze-top N")
+        return self
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run."""
+
+    model: str = "lenet"                                   # registry name
+    model_args: dict[str, Any] = field(default_factory=dict)  # builder keyword arguments
+    data: str = "digits"                                   # data set registry name
+    data_dir: str | None = None                            # directory of data files the user already has
+    data_args: dict[str, Any] = field(default_factory=dict)  # data set loader options (num_words, length...)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(translate=1))
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        try:
+            cfg = cls(model=d["model"], model_args=dict(d["model_args"]), data=d["data"],
+                      data_dir=d.get("data_dir"), data_args=dict(d.get("data_args") or {}),
+                      train=TrainConfig(**d["train"]), augment=AugmentConfig(**d["augment"]),
+                      transfer=TransferConfig(**(d.get("transfer") or {})))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"run configuration is incomplete or from another version: {e}") from None
+        _check_types(cfg.train, "run configuration's train")
+        _check_types(cfg.augment, "run configuration's augment")
+        _check_types(cfg.transfer, "run configuration's transfer")
+        if not isinstance(cfg.model, str) or not isinstance(cfg.data, str):
+            raise UserError("run configuration is damaged: model and data must be names")
+        return cfg
+
+
+def _check_types(obj: Any, what: str) -> None:
+    """`UserError` if a dataclass loaded from JSON holds a value of the wrong type (an edited or damaged file)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        v, tp = getattr(obj, f.name), hints[f.name]
+        if typing.get_origin(tp) is typing.Literal:
+            ok = v in typing.get_args(tp)
+        elif tp is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif tp is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif tp in (bool, str):
+            ok = isinstance(v, tp)
+        else:
+            continue
+        if not ok:
+            raise UserError(f"{what} field {f.name!r} holds {v!r}, which is not a valid {getattr(tp, '__name__', tp)}; "
+                            f"the file is damaged or from another version")

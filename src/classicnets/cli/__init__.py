@@ -1,0 +1,54 @@
+"""The `classicnets` command: a thin layer over the library, one module per subcommand.
+
+Each subcommand's module has a torch-free `add_parser(sub)` and a `run(args)` that imports what it
+needs, so `classicnets --help` and `classicnets train --help` answer at once. Options of `train` are
+generated from the `TrainConfig`, `AugmentConfig` and `TransferConfig` dataclasses (types, choices,
+and the unit comments as help; see `options`), and options left unset stay at their defaults.
+A `UserError` prints one sentence and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UserError
+from .options import PROG, Parser, rank
+
+# The subcommands, in the order `classicnets --help` lists them (each a module of this package).
+COMMANDS = ("train", "evaluate", "predict", "summary", "models", "study", "compare", "report", "extract",
+            "recipes", "datasets")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, description="Build, inspect, train and compare the "
+                                      "classic convolutional and recurrent networks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).add_parser(sub)
+    return p
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse has printed its one line (or the help)
+            return e.code if isinstance(e.code, int) else 0
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        return args.func(args)
+    except UserError as e:
+        # under torchrun rank 0 speaks for all, unless this process is the one that failed
+        if not rank() or getattr(e, "always_print", False):
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM) while starting up or reading data: nothing to keep
+        if not rank():
+            print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return getattr(e, "status", 130)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exits with `run_cli`'s status."""
+    sys.exit(run_cli(argv))

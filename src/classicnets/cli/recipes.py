@@ -1,0 +1,34 @@
+"""`classicnets recipes [PATTERN]`: the course's experiments, runnable with `train --recipe NAME`."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+from .options import PROG
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("recipes", help="list the course's experiments, runnable with train --recipe NAME")
+    r.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'imdb*'")
+    r.set_defaults(func=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..recipes import list_recipes
+
+    recipes = list_recipes(a.pattern)
+    if not recipes:
+        raise UserError(f"no recipe matches {a.pattern!r}; `{PROG} recipes` lists them all")
+    table = Table(caption=f"Run one: {PROG} train --recipe NAME [options that override it]")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("data", overflow="fold")
+    table.add_column("epochs", justify="right")
+    table.add_column("the course's result", min_width=22)
+    for r in recipes:
+        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.figure.describe())
+    Console().print(table)
+    return 0

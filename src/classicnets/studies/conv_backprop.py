@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .common import check_common, environment, pyplot, save_figure
+from .common import check_common, environment, one_thread, pyplot, save_figure
 
 CHANNELS_2D = (2, 3)  # in, out of the 2D check
 
@@ -97,7 +97,11 @@ class ConvBackprop:
 
     def run(self, log=print, callbacks=()) -> ConvBackprop:
         self.validate()
-        self.environment = environment()
+        with one_thread():
+            self.environment = environment()
+            return self._compute()
+
+    def _compute(self) -> ConvBackprop:
         g = torch.Generator().manual_seed(self.seed)
         d = torch.float64
         a_r = torch.randn(self.examples, self.length, generator=g, dtype=d)

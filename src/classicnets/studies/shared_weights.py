@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .common import check_common, environment, pyplot, save_figure
+from .common import check_common, environment, one_thread, pyplot, save_figure
 
 
 @dataclass
@@ -53,7 +53,11 @@ class SharedWeights:
 
     def run(self, log=print, callbacks=()) -> SharedWeights:
         self.validate()
-        self.environment = environment()
+        with one_thread():
+            self.environment = environment()
+            return self._compute()
+
+    def _compute(self) -> SharedWeights:
         g = torch.Generator().manual_seed(self.seed)
         d = torch.float64
         z = torch.randn(self.examples, self.length, generator=g, dtype=d)

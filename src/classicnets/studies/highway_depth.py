@@ -138,7 +138,7 @@ class HighwayDepth:
         holds = highway < 0.5 and plain > 1.0 and self.best(f"plain{shallow}")[1] < 0.5
         return (f"training loss after {self.epochs} epochs, each network at its best learning rate (chance "
                 f"{CHANCE:.3f}): " + "; ".join(parts) + ": "
-                + (f"at depth {deep} the highway network trains and the plain one barely leaves chance"
+                + (f"at depth {deep} the highway network trains and the plain one stays far from it"
                    if holds else "the claim does not show in this setting"))
 
     def table(self):

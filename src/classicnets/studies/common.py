@@ -8,11 +8,13 @@ with `environment()`: torch's version, the threads, the CPU and its vector instr
 
 Reproducibility: a study on its default (small, offline) data runs on the CPU (`device_for`) on one
 thread (`one_thread`), where every operation is deterministic, so a rerun on the same machine gives
-the same numbers to the last bit. Another machine may not: torch and MKL pick kernels by the CPU's
-vector instructions (AVX2, AVX-512), which add in another order, and a study that amplifies rounding
-(exploding gradients: 100 steps of a recurrence at spectral radius 2) moves visibly (measured on one
-machine, torch 2.13: growth 7.0e6 with its AVX-512 kernels, 1.0e7 with `ATEN_CPU_CAPABILITY=avx2`,
-8.4e6 with `MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=AVX2`). So the user guide quotes each figure with the margin its
+the same numbers to the last bit (checked: exploding-gradients, dropout and residual-identity wrote
+identical JSON twice). Another machine may not: torch and MKL pick kernels by the CPU's vector
+instructions and library versions, which add in another order, and a study that amplifies rounding
+moves visibly. Measured on one machine (AMD EPYC, torch 2.13): the exploding-gradients growth is
+7.0e6 with its AVX-512 kernels and with `ATEN_CPU_CAPABILITY=avx2`, 1.0e7 with
+`ATEN_CPU_CAPABILITY=default`, 8.4e6 with `MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=AVX2`; the dropout
+gap 0.327 with AVX-512, 0.337 with AVX2. So the user guide quotes each figure with the margin its
 test checks, and the JSON names the machine.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ def test_both_hand_computations_are_autograds_input_gradient(length, kernel, see
     assert study.max_difference() < 1e-12
     assert np.abs(study.delta["by hand"] - study.delta["autograd"]).max() < 1e-12  # delta^(r) = dL/dz (1 - z^2)
     assert study.check_2d["max_difference"] < 1e-10                             # the 2D rule, filter turned 180
-    assert study.dz["autograd"].shape == (study.examples, length)                # one gradient per input, not per output
+    assert study.dz["autograd"].shape == (study.examples, length)                # one gradient per input
 
 
 def test_the_filter_matrix_and_the_padded_reversed_filter_are_the_same_operation():

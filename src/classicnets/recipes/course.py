@@ -165,7 +165,8 @@ register_recipe(Recipe(
           "(epoch 3, L432). The course's Keras 1 read an older imdb_full.pkl; the recipe uses Keras 2's imdb.npz."))
 
 register_recipe(Recipe(
-    name="imdb_kim_cnn", title="Kim's text CNN in the IMDB setting of 'Large ConvNets' (1D-Conv for text classification)",
+    name="imdb_kim_cnn",
+    title="Kim's text CNN in the IMDB setting of 'Large ConvNets' (1D-Conv for text classification)",
     source=f"{F000} L320-412", model="kim_cnn", data="imdb", data_args=dict(num_words=5000, maxlen=100, source="keras"),
     train=dict(optimizer="rmsprop", lr=0.001, batch_size=32, epochs=10, validate_on="test"),
     figure=CourseFigure("val_acc", 0.90, None, "He has shown that by simple one-dimentional convolutional networks, "

@@ -120,10 +120,10 @@ class ConvCost:
         c, d = self.counts["conv"], self.counts["dense"]
         return (f"one step on {self.batch_size} images takes {_ms(self.median('conv'))} for the ConvNet and "
                 f"{_ms(self.median('dense'))} for the dense network, {self.time_ratio():.0f}x (the course: 4 ms "
-                f"against 40 us on its GPU, 100x), on {self.where()}; per example the ConvNet needs {c['macs'] / 1e6:.1f}M "
-                f"multiply-adds with {c['params']:,} parameters, the dense network {d['macs'] / 1e6:.2f}M with "
-                f"{d['params']:,}: {self.macs_ratio():.1f}x the arithmetic from fewer weights, each used at every "
-                f"position")
+                f"against 40 us on its GPU, 100x), on {self.where()}; per example the ConvNet needs "
+                f"{c['macs'] / 1e6:.1f}M multiply-adds with {c['params']:,} parameters, the dense network "
+                f"{d['macs'] / 1e6:.2f}M with {d['params']:,}: {self.macs_ratio():.1f}x the arithmetic from fewer "
+                f"weights, each used at every position")
 
     def table(self):
         from rich.console import Group
@@ -161,9 +161,10 @@ class ConvCost:
         plt = pyplot()
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
         kinds = list(NETWORKS)
-        left.boxplot([[1e3 * s for s in self.seconds[k]] for k in kinds], tick_labels=[SAID[k] for k in kinds])
+        left.boxplot([[1e3 * s for s in self.seconds[k]] for k in kinds],
+                     tick_labels=[f"{k}\n({NETWORKS[k][0]})" for k in kinds])
         left.set_yscale("log")
-        left.set_ylabel("seconds per step (ms, log scale)")
+        left.set_ylabel("milliseconds per step (log scale)")
         left.set_title(f"{self.repeats} timed steps on {self.batch_size} images ({self.where()})")
         for k in kinds:
             names = [r["name"] for r in self.counts[k]["layers"]]

@@ -127,7 +127,7 @@ class DenseVsConv:
         return acc[max(self.depths)] - acc[min(self.depths)]
 
     def finding(self) -> str:
-        d, c = self.val_acc["dense"], self.val_acc["conv"]
+        d = self.val_acc["dense"]
         past = [x for x in self.depths if x > self.best_depth("dense")]
         dense_flat = not past or max(d[x] for x in past) <= d[self.best_depth("dense")]
         holds = self.gain("conv") > 0.05 and self.gain("conv") > self.gain("dense") + 0.05 and dense_flat

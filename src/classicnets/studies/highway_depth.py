@@ -145,8 +145,9 @@ class HighwayDepth:
         from rich.table import Table
 
         table = Table(title=f"Training loss of the last epoch on {self.data} after {self.epochs} epochs (SGD, "
-                            f"momentum 0.9, width {self.width} highway, {self.plain_width} plain, carry bias {self.carry_bias:g}; chance "
-                            f"{CHANCE:.3f}); best per network in bold", title_justify="left")
+                            f"momentum 0.9, width {self.width} highway, {self.plain_width} plain, carry bias "
+                            f"{self.carry_bias:g}; chance {CHANCE:.3f}); best per network in bold",
+                      title_justify="left")
         table.add_column("network", no_wrap=True)
         table.add_column("params", justify="right", no_wrap=True)
         for lr in self.lrs:
@@ -164,7 +165,8 @@ class HighwayDepth:
             for kind, color in zip(KINDS, ("tab:grey", "tab:blue")):
                 lr, last = self.best(f"{kind}{d}")
                 curve = self.losses[f"{kind}{d}"][lr]
-                ax.plot(range(1, len(curve) + 1), curve, color=color, lw=1, label=f"{kind} (lr {lr}, last epoch {last:.3f})")
+                ax.plot(range(1, len(curve) + 1), curve, color=color, lw=1,
+                        label=f"{kind} (lr {lr}, last epoch {last:.3f})")
             ax.axhline(CHANCE, color="grey", ls="--", lw=0.8, label="chance (ln 10)")
             ax.set_title(f"{d} layers")
             ax.set_xlabel("SGD step")

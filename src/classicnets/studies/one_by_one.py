@@ -92,7 +92,8 @@ class OneByOne:
                 self.counts[name] = {"input": list(INPUTS[kind]), "params": s.total_params, "macs": s.macs,
                                      "activation_bytes": s.activation_bytes, "output_channels": out.shape[1]}
         data = image_data(self.data, "one-by-one")
-        config = TrainConfig(epochs=self.epochs, batch_size=64, seed=self.seed, device=device_for(self.data == "digits"))
+        config = TrainConfig(epochs=self.epochs, batch_size=64, seed=self.seed,
+                             device=device_for(self.data == "digits"))
         with one_thread(small=self.data == "digits"):
             self.environment = environment(config.device)
             for names in PAIRS.values():

@@ -158,6 +158,7 @@ register_study(StudyInfo(
     "a residual block F(x) + x fitted to the identity with and without weight decay, and a plain block: "
     "loss, ||F(x)|| and the weight norms per step",
     CourseClaim(F001, 48, "During training period, the residual network learns the weights of its layers such that "
-                          "if the identity mapping were optimal, all the weights get set to 0. In effect F(x) become 0"),
+                          "if the identity mapping were optimal, all the weights get set to 0. In effect F(x) "
+                          "become 0"),
     also=(CourseClaim(F001, 46, "H(x) = F(x) + x, where F(x) = W2 * relu(W1 * x + b1) + b2"),),
     options=dict(width=32, epochs=1000, lr=0.1, seed=0)))

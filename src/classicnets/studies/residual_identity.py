@@ -121,8 +121,8 @@ class ResidualIdentity:
         holds = (max(self.shrink(wd, "W1"), self.shrink(wd, "W2")) < 0.2 and self.shrink(nowd, "W1") > 0.5
                  and self.final(plain, "loss") > self.final(wd, "loss"))
         return (f"after {self.epochs} steps fitting the identity, ||F(x)|| is {self.final(wd, 'F'):.1e} with weight "
-                f"decay and {self.final(nowd, 'F'):.1e} without; with decay {self.weight_decay:g} the weights shrank to "
-                f"{self.shrink(wd, 'W1'):.1%} (W1) and {self.shrink(wd, 'W2'):.1%} (W2) of their initial norms, "
+                f"decay and {self.final(nowd, 'F'):.1e} without; with decay {self.weight_decay:g} the weights shrank "
+                f"to {self.shrink(wd, 'W1'):.1%} (W1) and {self.shrink(wd, 'W2'):.1%} (W2) of their initial norms, "
                 f"without it to {self.shrink(nowd, 'W1'):.1%} and {self.shrink(nowd, 'W2'):.1%}; the plain block "
                 f"(no shortcut) ends at loss {self.final(plain, 'loss'):.3g} against {self.final(wd, 'loss'):.1e}: "
                 + ("the residual weights go to 0 when the identity is optimal, all of them only with weight decay"

@@ -52,6 +52,10 @@ COURSE = {
     "imdb_conv1d": dict(opt=(torch.optim.RMSprop, 1e-4, {}), batch=128, epochs=10, val=("last", 0.2)),
     # 000 L347-412: batch_size = 32, nb_epoch = 10, rmsprop, validation_data=(X_test, y_test); 5000 words, maxlen 100
     "imdb_cnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=32, epochs=10, val="test"),
+    # 000 L324 cites Kim (2014), 90%; the section's settings (L336-412) on Kim's network (zoo kim_cnn)
+    "imdb_kim_cnn": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=32, epochs=10, val="test"),
+    # cited only (004 L799, L1329: about 60%): Keras 2's mnist_mlp example settings; the data set's validation folder
+    "cats_vs_dogs_dense": dict(opt=(torch.optim.RMSprop, 0.001, {}), batch=128, epochs=20, val="val", norm="scale"),
     # 004 L1020-1068: 160 px, rmsprop (default rate), epochs=100, batch_size silent (Keras's 32, 63 steps),
     # validation_data=(val_features, val_labels); head Flatten, Dense(256), Dropout(0.5), Dense(1, sigmoid)
     "mobilenet_cats_vs_dogs": dict(opt=(torch.optim.RMSprop, 0.001, {"alpha": 0.9}), batch=32, epochs=100,
@@ -246,6 +250,9 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
         assert tuple(t.train_loader.x.shape[1:]) == (1024, 5, 5)  # the frozen base's features at 160 px
         assert record["transfer_loaded"]["loaded"] == len([k for k in source if not k.endswith("num_batches_tracked")
                                                            and not k.startswith("head.")])
+    elif course["val"] == "val":  # the data set's own validation split (cats vs dogs: its validation folder)
+        assert t.num_val == 6 and t.num_train == 12
+        assert record["model_args"]["input_size"] == 160 and record["model_args"]["num_classes"] == 1
     elif course["val"] == "test":
         assert t.num_val == len(t.val_loader.y) and t.val_loader is not None
     elif course["val"] is None:
@@ -265,7 +272,7 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
         assert norm.mean == [0.0] * len(norm.mean) and norm.std == [1.0] * len(norm.std)
     # the loader's inputs: Keras's word ids, padded to the course's maxlen, below its num_words
     if recipe.data == "imdb":
-        words, maxlen = (5000, 100) if name == "imdb_cnn" else (10000, 500)
+        words, maxlen = (5000, 100) if name in ("imdb_cnn", "imdb_kim_cnn") else (10000, 500)
         assert t.train_loader.x.shape[1] == maxlen and int(t.train_loader.x.max()) < words
         assert record["data_args"]["source"] == "keras"
     # augmenter

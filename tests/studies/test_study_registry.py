@@ -2,6 +2,7 @@
 study's own, and `classicnets study` lists, refuses and writes as every command does."""
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,10 @@ def test_the_old_import_still_works():
 def test_list_names_every_study_with_its_sentence_without_torch():
     code = ("import sys; from classicnets.cli import run_cli; assert run_cli(['study', '--list']) == 0\n"
             "assert 'torch' not in sys.modules, 'torch was imported'")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={"COLUMNS": "200", "PATH": ""})
+    env = {"COLUMNS": "200", "PATH": ""}
+    if "PYTHONPATH" in os.environ:  # a checkout run with PYTHONPATH=src imports its own package, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     for name, info in STUDIES.items():
         assert name in proc.stdout and info.claim.where() in proc.stdout
@@ -59,7 +62,7 @@ def test_list_names_every_study_with_its_sentence_without_torch():
 def test_an_option_of_another_study_is_refused_before_any_work(cli, tmp_path):
     code, _, err = cli("study", "shared-weights", "--depths", "20,56", "--out", tmp_path / "o")
     assert code == 2 and err.strip() == ("classicnets: error: --depths does not apply to shared-weights; "
-                                         "it is an option of degradation")
+                                         "it is an option of degradation, dense-vs-conv, highway")
     code, _, err = cli("study", "vanishing-gradients", "--lr", "0.1", "--out", tmp_path / "o")
     assert code == 2 and "it is an option of degradation, exploding-gradients, dropout" in err
     code, _, err = cli("study", "--out", tmp_path / "o")

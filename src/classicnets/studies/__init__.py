@@ -14,7 +14,8 @@ from .._lazy import lazy_exports
 from .registry import STUDIES, CourseClaim, StudyInfo, get_study
 
 __all__ = ["STUDIES", "CourseClaim", "StudyInfo", "get_study", "VanishingGradients", "Degradation",
-           "SharedWeights", "ExplodingGradients", "OneByOne", "DropoutStudy", "input_gradients"]
+           "SharedWeights", "ExplodingGradients", "OneByOne", "DropoutStudy", "PolynomialDegree", "DenseVsConv",
+           "HighwayDepth", "ConvCost", "ConvBackprop", "ResidualIdentity", "input_gradients"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     **{info.cls: f".{info.module}" for info in STUDIES.values()},
     "input_gradients": ".vanishing",

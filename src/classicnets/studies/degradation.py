@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import UserError
-from .common import EpochClock, check_common, check_image_data, image_data, one_thread, pyplot, save_figure
+from .common import (EpochClock, check_common, check_image_data, device_for, environment, image_data, one_thread,
+                     pyplot, save_figure)
 
 KINDS = {"plain": "plain", "resnet": "residual"}
 DEPTHS = (20, 32, 44, 56, 110)  # the registered CIFAR depths
@@ -36,6 +37,7 @@ class Degradation:
     val_error: dict[str, list[float]] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> Degradation:
         check_common(self, counts=("width", "batch_size"))
@@ -59,8 +61,10 @@ class Degradation:
         self.validate()
         data = image_data(self.data, "degradation")
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="sgd", lr=self.lr,
-                             momentum=0.9, weight_decay=1e-4, schedule="constant", seed=self.seed)
+                             momentum=0.9, weight_decay=1e-4, schedule="constant", seed=self.seed,
+                             device=device_for(self.data == "digits"))
         with one_thread(small=self.data == "digits"):
+            self.environment = environment(config.device)
             for name in self.names():
                 model = create(name, seed=self.seed, num_classes=data.num_classes,
                                in_channels=data.input_shape[0], width=self.width)
@@ -137,4 +141,4 @@ class Degradation:
                 "momentum": 0.9, "weight_decay": 1e-4, "schedule": "constant",
                 "params": self.params, "seconds": self.seconds, "train_error": self.train_error,
                 "val_error": self.val_error, "final_train_error": {n: self.final(n) for n in self.names()},
-                "gaps": self.gaps(), "finding": self.finding()}
+                "gaps": self.gaps(), "finding": self.finding(), "environment": self.environment}

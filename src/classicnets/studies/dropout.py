@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import UserError, check_range
-from .common import SplitProbe, check_common, check_image_data, image_data, one_thread, pyplot, save_figure
+from .common import (SplitProbe, check_common, check_image_data, device_for, environment, image_data, one_thread,
+                     pyplot, save_figure)
 
 RUNS = {"with dropout": (0.25, 0.5), "without dropout": (0.0, 0.0)}  # drop_prob_1, drop_prob_2
 
@@ -37,6 +38,7 @@ class DropoutStudy:
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # run -> train_loss, val_loss, ...
     sizes: dict[str, int] = field(default_factory=dict)                     # train, val examples
     params: int = 0
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> DropoutStudy:
         check_common(self, counts=("batch_size",))
@@ -75,9 +77,11 @@ class DropoutStudy:
         self.sizes = {"train": len(train), "val": len(val)}
         norm = data.normalization("max")  # the course: x / max(x_train)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr,
-                             schedule="constant", normalize="max", seed=self.seed)
+                             schedule="constant", normalize="max", seed=self.seed,
+                             device=device_for(self.data == "digits"))
         c, h, w = data.input_shape
         with one_thread(small=self.data == "digits"):
+            self.environment = environment(config.device)
             for name, (p1, p2) in RUNS.items():
                 model = create("cifar_dropout_convnet", seed=self.seed, num_classes=data.num_classes,
                                in_channels=c, input_size=(h, w), drop_prob_1=p1, drop_prob_2=p2)
@@ -151,4 +155,4 @@ class DropoutStudy:
                 "batch_size": self.batch_size, "seed": self.seed, "optimizer": "adam", "normalize": "max",
                 "sizes": self.sizes, "params": self.params,
                 "drop_probs": {k: list(v) for k, v in RUNS.items()}, "curves": self.curves,
-                "gap": {n: self.gap(n) for n in RUNS}, "finding": self.finding()}
+                "gap": {n: self.gap(n) for n in RUNS}, "finding": self.finding(), "environment": self.environment}

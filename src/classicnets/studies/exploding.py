@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_range
-from .common import StepLosses, check_common, one_thread, pyplot, save_figure
+from .common import StepLosses, check_common, environment, one_thread, pyplot, save_figure
 from .vanishing import input_gradients
 
 
@@ -43,6 +43,7 @@ class ExplodingGradients:
     losses: dict[str, list[float]] = field(default_factory=dict)     # "unclipped", "clipped" -> loss per step
     stopped: dict[str, str] = field(default_factory=dict)            # run -> the sentence training stopped with
     val_mse: dict[str, float] = field(default_factory=dict)          # run -> validation MSE after training
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> ExplodingGradients:
         check_common(self, counts=("units", "probes"))
@@ -79,11 +80,12 @@ class ExplodingGradients:
         self.validate()
         probe = adding_problem(self.probes, self.length, torch.Generator().manual_seed(self.seed + 1))
         with one_thread():
+            self.environment = environment()
             for r in sorted({1.0, self.radius}):
                 self.gradients[f"radius {r:g}"] = input_gradients(self._model(r), probe.x, probe.y)
             data = load_dataset("adding", length=self.train_length, seed=self.seed)
             base = TrainConfig(epochs=self.epochs, batch_size=50, optimizer="sgd", lr=self.lr, momentum=0.9,
-                               schedule="constant", seed=self.seed)
+                               schedule="constant", seed=self.seed, device="cpu")
             runs = {"unclipped": base,
                     "clipped": replace(base, clip_norm=self.clip_norm, clip_value=self.clip_value)}
             for name, config in runs.items():
@@ -190,4 +192,5 @@ class ExplodingGradients:
                 "gradients": {k: v.tolist() for k, v in self.gradients.items()},
                 "losses": {k: [v if math.isfinite(v) else str(v) for v in ls] for k, ls in self.losses.items()},
                 "steps_before_stop": {k: self.steps_before_stop(k) for k in self.losses},
-                "stopped": self.stopped, "val_mse": self.val_mse, "finding": self.finding()}
+                "stopped": self.stopped, "val_mse": self.val_mse, "finding": self.finding(),
+                "environment": self.environment}

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import EpochClock, check_common, check_image_data, image_data, one_thread, pyplot, save_figure
+from .common import (EpochClock, check_common, check_image_data, device_for, environment, image_data, one_thread,
+                     pyplot, save_figure)
 
 PAIRS = {  # kind -> (the design with 1x1 convolutions, the one without)
     "inception": ("3a with 1x1", "3a naive"),
@@ -69,6 +70,7 @@ class OneByOne:
     seed: int = 0               # weights, data order
     counts: dict[str, dict] = field(default_factory=dict)   # module -> params, macs, activation_bytes, ...
     trained: dict[str, dict] = field(default_factory=dict)  # small network -> params, val_acc per epoch, test_acc
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> OneByOne:
         check_common(self)
@@ -91,8 +93,10 @@ class OneByOne:
                 self.counts[name] = {"input": list(INPUTS[kind]), "params": s.total_params, "macs": s.macs,
                                      "activation_bytes": s.activation_bytes, "output_channels": out.shape[1]}
         data = image_data(self.data, "one-by-one")
-        config = TrainConfig(epochs=self.epochs, batch_size=64, seed=self.seed)
+        config = TrainConfig(epochs=self.epochs, batch_size=64, seed=self.seed,
+                             device=device_for(self.data == "digits"))
         with one_thread(small=self.data == "digits"):
+            self.environment = environment(config.device)
             for names in PAIRS.values():
                 for name in names:
                     with torch.random.fork_rng(devices=[]):  # the same weights for any earlier draws
@@ -199,5 +203,5 @@ class OneByOne:
                                                  ("params", "macs", "activation_bytes", "output_channels")}
                                              for k in PAIRS},
                 "trained": self.trained, "accuracy_change": {k: self.accuracy_change(k) for k in PAIRS},
-                "finding": self.finding()}
+                "finding": self.finding(), "environment": self.environment}
 

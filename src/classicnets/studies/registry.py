@@ -106,3 +106,59 @@ register_study(StudyInfo(
     also=(CourseClaim(F002, 93, "This is a fairly simple method that effectively deals with the problem of "
                                 "retraining itself, without the need to introduce other regularizers."),),
     options=dict(epochs=40, train_size=300, data="digits", lr=1e-3, seed=0)))
+register_study(StudyInfo(
+    "polynomial-degree", "polynomial", "PolynomialDegree",
+    "polynomials of degree 0 to 14 fitted to 15 noisy points of a sine curve: training and held-out error, "
+    "degree 3 against degree 14",
+    CourseClaim(F002, 89, "If we apply a third-degree polynomial to this data, we will get a good approximation of "
+                          "the original curve. Someone would argue that a 14th degree polynomial would fit better; "
+                          "Indeed, since we have 15 points, such an approximation would ideally describe the "
+                          "training set."),
+    also=(CourseClaim(F002, 86, "Retraining is an unnecessarily precise correspondence of a neural network to a "
+                                "specific set of training examples in which the network loses its ability to "
+                                "generalize."),),
+    options=dict(train_size=15, seed=0)))
+register_study(StudyInfo(
+    "dense-vs-conv", "dense_vs_conv", "DenseVsConv",
+    "validation accuracy by depth of dense networks and of ConvNets trained with the same budget",
+    CourseClaim(F004, 14, "It has also been observed in practice that the accuracy of Dense Feed Forward Networks "
+                          "does not keep improving as more hidden layers are added, usually max-ing out at 4 to 5 "
+                          "layers. ConvNets however improve their accuracy with more hidden layers"),
+    options=dict(depths=(1, 2, 3, 4, 6, 8), width=16, epochs=20, data="digits", lr=3e-3, seed=0)))
+register_study(StudyInfo(
+    "highway", "highway_depth", "HighwayDepth",
+    "training loss after the same steps of plain and highway networks at depths 10, 50 and 100, each at its "
+    "best learning rate",
+    CourseClaim(F000, 193, "With this kind of network you can train models with hundreds of layers."),
+    options=dict(depths=(10, 50, 100), width=50, epochs=10, data="digits", seed=0)))
+register_study(StudyInfo(
+    "conv-cost", "conv_cost", "ConvCost",
+    "one training step of the chapter's CIFAR ConvNet and of a two-layer dense network timed on the same "
+    "batch, and the multiply-adds that explain the difference",
+    CourseClaim(F004, 450, "Note that the execution time of the ConvNet model is about 4 ms/step (a step being the "
+                           "time to complete a forward pass followed by a backward pass for a single batch of data). "
+                           "In comparison the execution time for a two layer Dense Feed Forward model from Chapter "
+                           "NNDeepLearning was about 40 microsec/step."),
+    also=(CourseClaim(F004, 570, r"$$ Mult = F_r F_r D_r\times W_{r+1} H_{r+1}\times D_{r+1} $$"),
+          CourseClaim(F004, 578, r"It follows that the number of computations required to generate Layer $r+1$ in "
+                                 r"a ConvNet is greater than the corresponding number in a Dense Feed Forward Network "
+                                 r"by a multiplicative factor equal to $F_r F_r \times W_{r+1} H_{r+1}$")),
+    options=dict(seed=0)))
+register_study(StudyInfo(
+    "conv-backprop", "conv_backprop", "ConvBackprop",
+    "the deltas carried back through a convolution by hand (transposed filter matrix; zero-padded deltas "
+    "under the reversed filter) beside autograd's",
+    CourseClaim(F004, 767, "In the case of ConvNets, the corresponding operation is a little more involved, and "
+                           "proceeds by multiplication by the transpose of the filter matrix. In order to do this "
+                           "efficiently using matrix multiplication, we have to pad the Activation Map (made up of "
+                           "gradients) by zeroes."),
+    options=dict(length=5, kernel=3, seed=0)))
+register_study(StudyInfo(
+    "residual-identity", "residual_identity", "ResidualIdentity",
+    "a residual block F(x) + x fitted to the identity with and without weight decay, and a plain block: "
+    "loss, ||F(x)|| and the weight norms per step",
+    CourseClaim(F001, 48, "During training period, the residual network learns the weights of its layers such that "
+                          "if the identity mapping were optimal, all the weights get set to 0. In effect F(x) "
+                          "become 0"),
+    also=(CourseClaim(F001, 46, "H(x) = F(x) + x, where F(x) = W2 * relu(W1 * x + b1) + b2"),),
+    options=dict(width=32, epochs=1000, lr=0.1, seed=0)))

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .common import check_common, pyplot, save_figure
+from .common import check_common, environment, one_thread, pyplot, save_figure
 
 
 @dataclass
@@ -38,6 +38,7 @@ class SharedWeights:
     by_hand: dict[str, np.ndarray] = field(default_factory=dict)   # "weight" (kernel,), "bias" (1,)
     autograd: dict[str, np.ndarray] = field(default_factory=dict)
     loss: float = float("nan")
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> SharedWeights:
         check_common(self, counts=("length", "kernel", "examples"))
@@ -52,6 +53,11 @@ class SharedWeights:
 
     def run(self, log=print, callbacks=()) -> SharedWeights:
         self.validate()
+        with one_thread():
+            self.environment = environment()
+            return self._compute()
+
+    def _compute(self) -> SharedWeights:
         g = torch.Generator().manual_seed(self.seed)
         d = torch.float64
         z = torch.randn(self.examples, self.length, generator=g, dtype=d)
@@ -147,4 +153,4 @@ class SharedWeights:
                 "by_hand": {k: v.tolist() for k, v in self.by_hand.items()},
                 "autograd": {k: v.tolist() for k, v in self.autograd.items()},
                 "uses": {f"w_{k + 1}": self.uses(k).tolist() for k in range(self.kernel)},
-                "max_difference": self.max_difference(), "finding": self.finding()}
+                "max_difference": self.max_difference(), "finding": self.finding(), "environment": self.environment}

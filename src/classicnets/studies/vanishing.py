@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import check_range
+from .common import environment, one_thread
 
 CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -36,6 +37,7 @@ class VanishingGradients:
     seed: int = 0
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # stage -> model -> (length,)
     test_mse: dict[str, float] = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
     def validate(self) -> VanishingGradients:
         for name in ("length", "units", "train_length"):
@@ -57,16 +59,19 @@ class VanishingGradients:
 
         probe = adding_problem(self.probes, self.length, torch.Generator().manual_seed(self.seed + 1))
         data = load_dataset("adding", length=self.train_length, seed=self.seed) if self.epochs else None
-        for name in CELLS:
-            torch.manual_seed(self.seed)
-            model = create(name, units=self.units)
-            self.curves.setdefault("initialisation", {})[name] = input_gradients(model, probe.x, probe.y)
-            if self.epochs:
-                log(f"Training {CELLS[name]} for {self.epochs} epochs on the adding problem ({self.train_length} steps)")
-                fit(model, data, TrainConfig(epochs=self.epochs, batch_size=50, lr=1e-2, seed=self.seed),
-                    callbacks=callbacks)
-                self.test_mse[name] = evaluate(model, data)["loss"]
-                self.curves.setdefault("trained", {})[name] = input_gradients(model, probe.x, probe.y)
+        config = TrainConfig(epochs=self.epochs or 1, batch_size=50, lr=1e-2, seed=self.seed, device="cpu")
+        with one_thread():
+            self.environment = environment(config.device)
+            for name in CELLS:
+                torch.manual_seed(self.seed)
+                model = create(name, units=self.units)
+                self.curves.setdefault("initialisation", {})[name] = input_gradients(model, probe.x, probe.y)
+                if self.epochs:
+                    log(f"Training {CELLS[name]} for {self.epochs} epochs on the adding problem "
+                        f"({self.train_length} steps)")
+                    fit(model, data, config, callbacks=callbacks)
+                    self.test_mse[name] = evaluate(model, data)["loss"]
+                    self.curves.setdefault("trained", {})[name] = input_gradients(model, probe.x, probe.y)
         return self
 
     def finding(self) -> str:
@@ -125,7 +130,7 @@ class VanishingGradients:
     def to_dict(self) -> dict:
         return {"length": self.length, "units": self.units, "epochs": self.epochs,
                 "train_length": self.train_length, "probes": self.probes, "seed": self.seed,
-                "test_mse": self.test_mse,
+                "test_mse": self.test_mse, "environment": self.environment,
                 "curves": {s: {n: c.tolist() for n, c in cs.items()} for s, cs in self.curves.items()}}
 
 

@@ -3,8 +3,8 @@
 Fast tests, a few models at small inputs: a conv net on the real `digits` images (ONNX with a dynamic
 batch, TorchScript), a bidirectional LSTM on word ids, the JSON beside the file and what its
 preprocessing means, and the refusals (existing files, a missing optional dependency, a file that
-does not match the model). The detector: tests/export/test_detection.py; every classifier family:
-tests/export/test_sweep.py (slow).
+does not match the model). The detector: tests/export/test_export_detection.py; every classifier family:
+tests/export/test_export_sweep.py (slow).
 """
 import json
 import math
@@ -171,7 +171,8 @@ def test_a_file_that_does_not_compute_what_the_model_computes_is_refused(tmp_pat
     # traced on the first two rows (sum > 0: x * 2); the batch of all four sums below 0 (x * -3)
     x = torch.tensor([[1.0] * 4, [1.0] * 4, [-5.0] * 4, [-5.0] * 4])
     with pytest.raises(UserError, match=r"^the exported torchscript file does not compute what the model "
-                                        r"computes: its outputs differ .* above the 1e-05 allowed; nothing was written$"):
+                                        r"computes: its 'outputs' output differs .* above the 1e-05 allowed; nothing was "
+                                        r"written$"):
         export_model(SignBranch(), tmp_path / "m.pt", format="torchscript", input_shape=(4,), input_dtype="float",
                      task="regression", check_inputs=x)
     assert not any(tmp_path.iterdir())
@@ -183,12 +184,37 @@ def test_a_file_that_does_not_compute_what_the_model_computes_is_refused(tmp_pat
     ({"input_shape": (0, 8, 8)}, "input shape must be 1 to 3 positive whole numbers"),
     ({"task": "detection", "dynamic_batch": True}, "an exported detector takes one image per call"),
     ({"check_inputs": torch.zeros(2, 1, 9, 9)}, r"check inputs must be \(N, 1, 8, 8\); got \(2, 1, 9, 9\)"),
+    ({"tolerance": 0.0}, "--tolerance must be greater than 0 and less than 1"),
 ])
 def test_impossible_requests_get_one_sentence(tmp_path, lenet, kwargs, message):
     args = {"format": "torchscript", "input_shape": (1, 8, 8), **kwargs}
     with pytest.raises(UserError, match=message):
         export_model(lenet, tmp_path / "m.pt", **args)
     assert not any(tmp_path.iterdir())
+
+
+class Cancels(nn.Module):
+    """(x + 0.3) - x at x near 1e4: float32 keeps 0.3 to about 1e-3 of itself, float64 to 1e-12."""
+
+    def __init__(self):
+        super().__init__()
+        self.shift = nn.Parameter(torch.tensor(0.3))
+
+    def forward(self, x):
+        return (x + self.shift) - x
+
+
+def test_a_refusal_says_when_the_model_itself_amplifies_rounding():
+    from classicnets.export.api import _rounding_hint
+
+    x = 1e4 + torch.rand(8, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        noise = relative_difference(Cancels()(x), Cancels().double()(x.double()))
+    assert 1e-4 < noise < 1e-2
+    hint = _rounding_hint(Cancels(), [x], 1.5 * noise)  # a file as far from PyTorch as float32 rounding goes
+    assert f"the model's own float32 outputs are {noise:.1e} from a float64 copy of it" in hint
+    assert "--tolerance 1e-02 would accept" in hint or "--tolerance 1e-03 would accept" in hint
+    assert _rounding_hint(Cancels(), [x], 0.5) == ""  # far beyond rounding: a wrong file, no hint
 
 
 def test_word_ids_need_an_embedding(tmp_path):

@@ -63,21 +63,26 @@ def random_inputs(model: nn.Module, input_shape: Sequence[int], input_dtype: str
 
 def compare(reference: Callable[[torch.Tensor], Sequence[torch.Tensor]],
             exported: Callable[[torch.Tensor], Sequence[torch.Tensor]], batches: Sequence[torch.Tensor],
-            names: Sequence[str]) -> tuple[float, str | None]:
-    """(worst relative difference, None) over `batches`, or (inf or NaN, what differs) when an
-    output's shape or an integer output differs, or NaN appears."""
-    worst = 0.0
+            names: Sequence[str]) -> tuple[float, str, str | None, int]:
+    """(worst relative difference, the output it is in, None, rows compared) over `batches`, or (inf or
+    NaN, output, what differs, rows) when an output's shape or an integer output differs, or NaN
+    appears. Rows: the first output's, summed over batches (examples for a classifier, detections for
+    a detector)."""
+    worst, where, rows = 0.0, names[0], 0
     for x in batches:
         ref, out = tuple(reference(x)), tuple(exported(x))
+        rows += len(ref[0]) if ref and ref[0].ndim else 0
         if len(ref) != len(out):
-            return math.inf, f"it gives {len(out)} outputs where PyTorch gives {len(ref)}"
+            return math.inf, where, f"it gives {len(out)} outputs where PyTorch gives {len(ref)}", rows
         for name, a, b in zip(names, out, ref):
             if a.shape != b.shape:
-                return math.inf, f"its '{name}' output has shape {tuple(a.shape)} where PyTorch's has {tuple(b.shape)}"
+                detail = f"its '{name}' output has shape {tuple(a.shape)} where PyTorch's has {tuple(b.shape)}"
+                return math.inf, name, detail, rows
             d = relative_difference(a, b)
             if d == math.inf:
-                return d, f"its '{name}' output differs from PyTorch's (integer values)"
+                return d, name, f"its '{name}' output differs from PyTorch's (integer values)", rows
             if math.isnan(d):
-                return d, f"its '{name}' output or PyTorch's holds NaN"
-            worst = max(worst, d)
-    return worst, None
+                return d, name, f"its '{name}' output or PyTorch's holds NaN", rows
+            if d > worst:
+                worst, where = d, name
+    return worst, where, None, rows

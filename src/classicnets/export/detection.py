@@ -29,6 +29,8 @@ number of samples is data-dependent.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -43,7 +45,6 @@ class UnsupportedDetector(UserError):
 
 
 # -- non-maximum suppression -------------------------------------------------------------------------
-@torch.jit.script
 def nms_loop(boxes: Tensor, scores: Tensor, iou_threshold: float, max_output: int) -> Tensor:
     """Indices of the boxes (N, 4) greedy NMS keeps, by decreasing score (ties in input order), at most
     `max_output`; boxes scored -inf take no part. IoU in the arithmetic order of `ops._suppresses`
@@ -64,6 +65,16 @@ def nms_loop(boxes: Tensor, scores: Tensor, iou_threshold: float, max_output: in
         keep |= free
         alive &= ~free & ~over[free].any(0)
     return order[keep][:max_output]
+
+
+@functools.cache
+def scripted_nms_loop() -> torch.jit.ScriptFunction:
+    """`nms_loop` compiled by TorchScript (once, on first use: torch 2.13 warns that torch.jit is
+    deprecated, which a mere import of this module should not print)."""
+    from .formats import quiet
+
+    with quiet():
+        return torch.jit.script(nms_loop)
 
 
 @torch.library.custom_op("classicnets::nms", mutates_args=())
@@ -191,8 +202,8 @@ class DetectorGraph(nn.Module):
             self.register_buffer("anchors", model.rpn.anchors((h, w), param.device).clone(), persistent=False)
 
     def _nms(self, boxes: Tensor, scores: Tensor, iou_threshold: float, max_output: int) -> Tensor:
-        if self.torchscript:
-            return nms_loop(boxes, scores, iou_threshold, max_output)
+        if self.torchscript:  # a call to a scripted function: the trace keeps its loop
+            return scripted_nms_loop()(boxes, scores, iou_threshold, max_output)
         return torch.ops.classicnets.nms(boxes, scores, iou_threshold, max_output)
 
     def proposals(self, features: Tensor) -> Tensor:

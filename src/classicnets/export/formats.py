@@ -68,7 +68,8 @@ def require_onnx() -> None:
 class Exported:
     data: bytes                 # the file's content
     facts: dict[str, Any]       # versions and settings for the JSON beside it
-    input_shape: list           # the file's input shape, "batch" where the axis is free
+    input_name: str             # the file's input
+    input_shape: list           # its shape, "batch" where the axis is free
 
 
 class OnnxFormat:
@@ -90,7 +91,7 @@ class OnnxFormat:
             _rename_dim(proto, proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param, "batch")
         opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
         shape = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-        return Exported(proto.SerializeToString(), {"onnx_opset": opset, "onnx": onnx.__version__}, shape)
+        return Exported(proto.SerializeToString(), {"onnx_opset": opset, "onnx": onnx.__version__}, input_name, shape)
 
     def runner(self, data: bytes) -> tuple[Runner, dict[str, Any]]:
         import onnxruntime
@@ -129,7 +130,7 @@ class TorchScriptFormat:
             buf = io.BytesIO()
             torch.jit.save(traced, buf)
         shape = ["batch", *example.shape[1:]] if dynamic_batch else list(example.shape)
-        return Exported(buf.getvalue(), {"torchscript": "torch.jit.trace"}, shape)
+        return Exported(buf.getvalue(), {"torchscript": "torch.jit.trace"}, input_name, shape)
 
     def runner(self, data: bytes) -> tuple[Runner, dict[str, Any]]:
         with quiet():

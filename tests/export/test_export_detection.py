@@ -1,38 +1,27 @@
 """Exporting a detector: Faster R-CNN's inference path as ONNX and TorchScript, checked on `digit_boxes`
 images, and the detectors whose proposals cannot be part of a graph, refused with the reason.
 
-The detector is built with seed 0; its RPN and box predictor start at N(0, 0.01) (the paper's
-initialisation), which makes every class score about 1/11 and every proposal score nearly equal, so
-the ranking NMS works on would be decided by rounding. Their weights are redrawn wider (as a little
-training would leave them) so that scores are distinct and the detections mean something to compare.
+The detectors are built with seed 0 and their heads redrawn wider (`sweep.spread_heads`: at their
+N(0, 0.01) start all scores are nearly equal and rounding would decide NMS's ranking).
 """
 import pytest
 import torch
+from sweep import digit_boxes_images, spread_heads
 
-from classicnets.detection.data import load_digit_boxes
+from classicnets.data.core import Normalization
 from classicnets.detection.ops import nms
 from classicnets.errors import UserError
 from classicnets.export import TOLERANCE, export_model, relative_difference
-from classicnets.export.detection import DetectorGraph, nms_loop
+from classicnets.export.detection import DetectorGraph, nms_loop, scripted_nms_loop
 from classicnets.zoo import create
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.* is deprecated:DeprecationWarning")
 
-def spread_heads(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    heads = ((model.rpn.head.cls_logits, 0.3), (model.rpn.head.bbox_pred, 0.3),
-             (model.roi_heads.box_predictor.cls_score, 0.3), (model.roi_heads.box_predictor.bbox_pred, 0.05))
-    with torch.no_grad():
-        for layer, std in heads:
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * std)
-    return model.eval()
-
 
 @pytest.fixture(scope="module")
 def data():
-    d = load_digit_boxes(train=16, val=0, test=6, seed=0)
-    norm = d.normalization()
-    return norm(d.test.images), norm, d.classes
+    x, norm, classes = digit_boxes_images(6)
+    return x, Normalization.from_dict(norm), classes
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +47,7 @@ def test_the_graph_computes_the_models_detections_in_python(faster, data):
     detection filter with -inf scores instead of boolean indexing) gives the model's own numbers."""
     x, _, _ = data
     graph = DetectorGraph(faster, (1, 64, 64), torchscript=True)
-    for i in range(len(x)):
+    for i in range(3):
         with torch.no_grad():
             got = graph(x[i:i + 1])
         expected = detections(faster, x[i:i + 1])
@@ -75,6 +64,7 @@ def test_scripted_nms_keeps_what_ops_nms_keeps():
     for threshold in (0.3, 0.5, 0.7):
         assert torch.equal(nms_loop(boxes, scores, threshold, 1000), nms(boxes, scores, threshold))
         assert torch.equal(nms_loop(boxes, scores, threshold, 7), nms(boxes, scores, threshold)[:7])
+        assert torch.equal(scripted_nms_loop()(boxes, scores, threshold, 1000), nms(boxes, scores, threshold))
     dropped = scores.clone()
     dropped[::2] = float("-inf")  # -inf takes no part
     assert torch.equal(nms_loop(boxes, dropped, 0.5, 1000), nms(boxes[1::2], scores[1::2], 0.5) * 2 + 1)
@@ -142,11 +132,23 @@ def test_roi_max_pooling_is_refused_with_the_reason(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_mask_rcnn_exports_with_its_masks(tmp_path, data, fmt):
+    """TorchScript: the model's numbers. ONNX: boxes, labels and scores within 1e-5, masks within 1e-4: a
+    pasted mask moves with its box, and onnxruntime's boxes differ from PyTorch's by ~2e-5 pixels (4e-7
+    relative), which shifts each mask's bilinear samples and so its probabilities on the mask's edges
+    (measured 0.6-1.7e-5 on these images)."""
     if fmt == "onnx":
-        pytest.importorskip("onnxruntime")
+        ort = pytest.importorskip("onnxruntime")
     x, _, classes = data
     model = spread_heads(create("mask_rcnn", seed=0))
     result = export_model(model, tmp_path / f"mask.{fmt}", format=fmt, input_shape=(1, 64, 64), task="detection",
-                          classes=classes, check_inputs=x[:3])
+                          classes=classes, check_inputs=x[:3], tolerance=TOLERANCE if fmt == "torchscript" else 1e-4)
     assert [o["name"] for o in result.info["outputs"]] == ["boxes", "labels", "scores", "masks"]
-    assert result.max_relative_difference <= TOLERANCE
+    if fmt == "torchscript":
+        return
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    for i in range(3, len(x)):
+        got = [torch.from_numpy(a) for a in session.run(None, {"images": x[i:i + 1].numpy()})]
+        with torch.no_grad():
+            expected = model(x[i:i + 1])[0]
+        assert_same_detections(got[:3], (expected["boxes"], expected["labels"], expected["scores"]))
+        assert relative_difference(got[3], expected["masks"]) <= 1e-4

@@ -82,6 +82,8 @@ def test_sidecar_says_how_to_feed_the_file_raw_pixels(ort, lenet_onnx, lenet, di
     assert info["check"]["max_relative_difference"] == result.max_relative_difference
     assert info["check"]["batch_sizes"] == [1, 4] and info["model"] == {"name": "lenet"}
     assert "onnxruntime.InferenceSession('lenet.onnx')" in info["usage"]
+    assert result.summary().endswith(f"at batch sizes 1 and 4: max relative difference "
+                                     f"{result.max_relative_difference:.1e} (allowed 1e-05)")
 
     raw = digits.test.x[:50].numpy().astype(np.float32)                 # (N, 1, 8, 8), 0..16
     n = info["normalization"]

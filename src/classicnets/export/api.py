@@ -53,7 +53,7 @@ class ExportResult:
         what = f", {compared} detections compared" if compared is not None else ""
         return (f"wrote {self.path} ({self.format}, {self.size_bytes / 1e6:.1f} MB) and {self.sidecar.name}; "
                 f"checked against PyTorch at batch size{'s' if len(self.batch_sizes) > 1 else ''} {sizes}{what}: "
-                f"max relative difference {self.max_relative_difference:.1e} (allowed {TOLERANCE:.0e})")
+                f"max relative difference {self.max_relative_difference:.1e} (allowed {self.info['check']['tolerance']:.0e})")
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -78,7 +78,8 @@ def test_every_image_model_splits_into_base_and_head():
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("", "is empty"), ("flatten,dense:abc", "cannot read 'dense:abc'"), ("dense:10", "ends with (10,) outputs"),
+    ("", "is empty"), ("flatten,dense:abc", "the units of 'dense:abc' must be a whole number"),
+    ("dense:10", "ends with (10,) outputs"),
     ("dense,dense", "only the last dense"), ("dropout:1.5,dense", "cannot read 'dropout:1.5'"),
     ("conv:3,dense", "cannot read 'conv:3'"),
 ])

@@ -18,8 +18,17 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from keras_writers import CASES, KERAS, keras_output, pixels, rel_error, write, write_archive, write_keras2, \
-    write_keras3
+from keras_writers import (
+    CASES,
+    KERAS,
+    keras_output,
+    pixels,
+    rel_error,
+    write,
+    write_archive,
+    write_keras2,
+    write_keras3,
+)
 
 from classicnets.data.core import Normalization
 from classicnets.errors import UserError
@@ -166,6 +175,11 @@ def test_damaged_or_foreign_keras_files_are_refused(tmp_path):
         z.writestr("config.json", "{}")
     with pytest.raises(UserError, match=r"is a zip archive but not a Keras model \(.keras\): it lacks model.weights.h5"):
         load_pretrained(zoo_model("mobilenet"), partial, model_name="mobilenet")
+    for config in ([], {"config": {"layers": [1, 2]}}):
+        weird = write_archive(tmp_path / "weird.keras", "mlp", config=config)
+        with pytest.raises(UserError, match=r"^Keras archive .*weird.keras is damaged or truncated \(config.json "
+                                            r"describes no model with layers\)"):
+            load_pretrained(zoo_model("mlp"), weird, model_name="mlp")
     nested = tmp_path / "nested.weights.h5"
     import h5py
     with h5py.File(nested, "w") as f:

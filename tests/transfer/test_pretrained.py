@@ -19,8 +19,17 @@ from classicnets.transfer.config import TransferConfig
 from classicnets.transfer.features import base_digest, cache_key, feature_identity
 from classicnets.transfer.heads import base_of
 from classicnets.transfer.imagenet import imagenet_classes
-from classicnets.transfer.keras import CAFFE_NORMALIZATION, HALF_NORMALIZATION, IMAGENET_NORMALIZATION
-from classicnets.transfer.pretrained import describe_preprocessing, load_weights, pretrained, resolve_weights
+from classicnets.transfer.keras import (
+    CAFFE_NORMALIZATION,
+    HALF_NORMALIZATION,
+    IMAGENET_NORMALIZATION,
+)
+from classicnets.transfer.published import (
+    describe_preprocessing,
+    load_weights,
+    pretrained,
+    resolve_weights,
+)
 from classicnets.transfer.setup import apply_transfer
 from classicnets.zoo import create
 
@@ -116,7 +125,8 @@ def test_extract_and_train_features_read_the_same_published_file(tmp_path, monke
     feature caches never met: both read the file without it now, and their bases key the cache alike."""
     args = published_mobilenets(tmp_path, monkeypatch)
     shape = (3, 128, 128)
-    common = dict(model_name="mobilenet", num_outputs=2, input_shape=shape, model_args=args, warn=lambda s: None)
+    common = {"model_name": "mobilenet", "num_outputs": 2, "input_shape": shape, "model_args": args,
+              "warn": lambda s: None}
     extract, _, r1 = apply_transfer(TransferConfig(weights="imagenet"), create("mobilenet", num_classes=2, **args),
                                     base_only=True, **common)
     train, _, r2 = apply_transfer(TransferConfig(weights="imagenet", head="gap,dense", freeze="base", features=True),
@@ -172,3 +182,15 @@ def test_a_published_keras_file_is_checked_by_its_md5(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"is not the published resnet50_weights_tf_dim_ordering_tf_kernels.h5: its "
                                         r"MD5 .* is not the published 2cb95161c43110f7111970584f804107"):
         W.find_weights("imagenet", model_name="resnet50_keras")
+
+
+def test_pretrained_from_a_run_takes_its_classes_shape_and_normalisation(tmp_path):
+    from classicnets.runs.rundir import ModelCard, write_card
+    save_weights(tmp_path / "model.safetensors", create("lenet", seed=4, num_classes=3))
+    norm = Normalization(16.0, [0.3], [0.2])
+    write_card(tmp_path, ModelCard("lenet", {"num_classes": 3}, [1, 8, 8], ["a", "b", "c"], norm.to_dict(), "digits"))
+    p = pretrained("lenet", tmp_path)
+    assert (p.classes, p.input_shape, p.preprocessing, p.data, p.resize) == (["a", "b", "c"], (1, 8, 8), norm,
+                                                                             "digits", None)
+    with pytest.raises(UserError, match=r"is a run of lenet, not of mlp; name lenet$"):
+        pretrained("mlp", tmp_path)

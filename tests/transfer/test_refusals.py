@@ -26,8 +26,8 @@ def refused(cli, tmp_path, *args) -> str:
 
 
 @pytest.mark.parametrize("spec,said", [
-    ("dense:99999999999999999999", f"the units of 'dense:99999999999999999999' must be a whole number from 1 to "
-                                   f"{MAX_UNITS:,}; got '99999999999999999999'"),
+    ("dense:99999999999999999999", (f"the units of 'dense:99999999999999999999' must be a whole number from 1 to "
+                                    f"{MAX_UNITS:,}; got '99999999999999999999'")),
     ("dense:-5,dense", f"the units of 'dense:-5' must be a whole number from 1 to {MAX_UNITS:,}; got '-5'"),
     ("dense:0,dense", "the units of 'dense:0' must be a whole number"),
     ("dense:2.5,dense", "the units of 'dense:2.5' must be a whole number"),

@@ -321,7 +321,7 @@ def read_layers(path: Path, hdf5: bool) -> tuple[str, list[FileLayer], dict | No
         with h5py.File(path, "r") as f:
             if "layers" in f and "layer_names" not in f.attrs:
                 return "Keras 3", _keras3(f, path), None
-            root = f["model_weights"] if "model_weights" in f else f  # model.save('x.h5') nests them
+            root = f.get("model_weights", f)  # model.save('x.h5') nests them
             if "layer_names" not in root.attrs and not any(k.startswith("layer_names") for k in root.attrs):
                 raise UserError(f"{path} is an HDF5 file but not Keras weights: neither Keras 2's layout "
                                 f"('layer_names') nor Keras 3's (groups under 'layers')")
@@ -355,8 +355,10 @@ def _read_archive(path: Path) -> tuple[str, list[FileLayer], dict]:
 
 def _config_layers(config: dict) -> list[tuple[str, str]]:
     """(class, name) of the model's layers in order, from an archive's config.json."""
-    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
-    if not isinstance(layers, list):
+    inner = config.get("config") if isinstance(config, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(lay, dict) and isinstance(lay.get("config", {}), dict)
+                                               for lay in layers):
         raise ValueError("config.json describes no model with layers")
     return [(str(layer.get("class_name")), str((layer.get("config") or {}).get("name"))) for layer in layers]
 
@@ -443,7 +445,7 @@ def _kernel(place: KerasLayer, a: np.ndarray, label: str, path: Path) -> np.ndar
 
 def _check_config(config: dict, plan: KerasPlan, model: nn.Module, model_name: str, path: Path) -> None:
     """Refuse an archive whose architecture (config.json) is not `model_name`'s Keras form."""
-    name = str((config.get("config") or {}).get("name", "?"))
+    name = str(config["config"].get("name", "?"))  # a dict with layers: _config_layers checked it on reading
     said = f"{path.name} holds the Keras model '{name}', not {model_name}'s Keras form ({plan.family})"
     layers = [(c, n, lay.get("config") or {}) for (c, n), lay in zip(_config_layers(config), config["config"]["layers"])]
     nested = [n for c, n, _ in layers if c in ("Functional", "Sequential", "Model")]

@@ -33,7 +33,7 @@ def apply_transfer(t: TransferConfig, model: nn.Module, *, model_name: str, num_
     record: dict[str, Any] = {}
     norm = None
     if t.weights:
-        from .pretrained import load_weights, resolve_weights
+        from .published import load_weights, resolve_weights
         path = resolve_weights(t.weights, model_name=model_name, model=model, model_args=model_args,
                                input_shape=input_shape, base_only=base_only or bool(t.head or t.features))
         if path.is_dir():  # a classicnets run directory: its final weights and its preprocessing

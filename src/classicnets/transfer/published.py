@@ -1,7 +1,7 @@
 """Published weights in one call, and used as they are (no training).
 
     import classicnets as cn
-    from classicnets.transfer.pretrained import load_weights, pretrained
+    from classicnets.transfer import load_weights, pretrained
     model = cn.create("resnet18")
     report, norm = load_weights(model, "resnet18-f37072fd.pth", model_name="resnet18")
     p = pretrained("mobilenet", "imagenet")     # the model in eval mode, ImageNet's class names,
@@ -69,7 +69,9 @@ def _run_card(path: Path):
     folder = path if path.is_dir() else path.parent
     if not (folder / "model.json").is_file() or not (folder / "model.safetensors").exists():
         return None
-    from ..runs.rundir import read_card  # a run's own record, read through its one reader
+    from ..runs.rundir import (
+        read_card,  # a run's own record, read through its one reader
+    )
     return read_card(folder)
 
 
@@ -164,6 +166,8 @@ def pretrained(name: str, weights: str | os.PathLike = "imagenet", *, model_args
     path = Path(weights).expanduser()
     card = _run_card(path) if str(weights) != "imagenet" and path.exists() else None
     if card is not None:
+        if card.name != name:
+            raise UserError(f"{weights} is a run of {card.name}, not of {name}; name {card.name}")
         args = {**card.args, **args}
     shape = tuple(input_shape) if input_shape else tuple(card.input_shape if card else info.input_shape)
     model = card.build() if card is not None and not model_args else create(name, **args)  # a run's head too

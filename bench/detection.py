@@ -190,7 +190,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    print(describe_machine(torch.device("cpu")) + "; load average %.1f %.1f %.1f (1, 5, 15 min)" % os.getloadavg())
+    print(describe_machine(torch.device("cpu")) + "; load average {:.1f} {:.1f} {:.1f} (1, 5, 15 min)".format(*os.getloadavg()))
     data = load_digit_boxes(train=args.train, val=0, test=args.test, seed=args.seed)
     norm = data.normalization()
     schedule = f"{args.epochs} epochs" if args.epochs else f"{args.budget:.0f} s"

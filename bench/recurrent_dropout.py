@@ -75,10 +75,10 @@ def main() -> None:
     y = torch.randint(0, 2, (a.batch_size,), generator=g).float().to(device)
     print(f"{'model':<18} {'variant':<24} {'steps/s':>9} {'vs plain':>9}")
     for name, rnn_cls in PLAIN.items():
-        variants = {"plain PyTorch": lambda: Plain(rnn_cls),
-                    "no dropout": lambda: create(name),
-                    "dropout=0.2": lambda: create(name, dropout=0.2),
-                    "recurrent_dropout=0.2": lambda: create(name, dropout=0.2, recurrent_dropout=0.2)}
+        variants = {"plain PyTorch": lambda cls=rnn_cls: Plain(cls),
+                    "no dropout": lambda n=name: create(n),
+                    "dropout=0.2": lambda n=name: create(n, dropout=0.2),
+                    "recurrent_dropout=0.2": lambda n=name: create(n, dropout=0.2, recurrent_dropout=0.2)}
         rates: dict[str, list[float]] = {k: [] for k in variants}
         models = {k: make().to(device) for k, make in variants.items()}
         for _ in range(a.trials):  # alternate, so every variant sees the same machine state

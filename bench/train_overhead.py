@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 import classicnets
 from classicnets.data import load_dataset
-from classicnets.train import CSVLogger, Checkpoint, TrainConfig, fit
+from classicnets.train import Checkpoint, CSVLogger, TrainConfig, fit
 from classicnets.train.engine import resolve_device
 from classicnets.train.progress import EpochLogger
 from classicnets.zoo import create

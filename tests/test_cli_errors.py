@@ -38,7 +38,8 @@ BAD = {
     "study": {"name": "exploding", "--length": "1", "--units": "0", "--epochs": "-1", "--train-length": "1",
               "--seed": "-1", "--out": "{file}", "--list": "--list=1", "--data": "imdb", "--depths": "56,20",
               "--width": "0", "--lr": "0", "--kernel": "0", "--radius": "0", "--clip-norm": "-1",
-              "--clip-value": "-1", "--train-size": "-1"},
+              "--clip-value": "-1", "--train-size": "-1", "--noise": "-1", "--dense-width": "0",
+              "--weight-decay": "-1", "--repeats": "0", "--carry-bias": "nan", "--batch-size": "0"},
     "summary": {"model": "nosuchnet", "--input": "3x0x8", "--dtype": "double", "--batch": "0", "--arg": "x",
                 "--depth": "0", "--fold-blocks": "--fold-blocks=1", "--strict": "--strict=1", "--fcn": "big",
                 "--head": "dense:abc", "--outputs": "0", "--freeze": "nosuch*"},
@@ -46,14 +47,16 @@ BAD = {
                 "--out": "{tmp}/drawn.png", "--score-threshold": "1.5"},
     "evaluate": {"run": "{tmp}/nowhere", "--split": "holdout"},
     "models": {"pattern": "zzz*"},
-    "datasets": {},
+    "datasets": {"--data-dir": "{tmp}/nowhere"},
 }
 
 
 # a study each study option applies to, so that its bad value (not the study) is what is refused
 STUDY_TAKING = {"--data": "dropout", "--depths": "degradation", "--width": "degradation", "--lr": "dropout",
                 "--kernel": "shared-weights", "--radius": "exploding-gradients", "--clip-norm": "exploding-gradients",
-                "--clip-value": "exploding-gradients", "--train-size": "dropout"}
+                "--clip-value": "exploding-gradients", "--train-size": "dropout", "--noise": "polynomial-degree",
+                "--dense-width": "dense-vs-conv", "--weight-decay": "residual-identity", "--repeats": "conv-cost",
+                "--carry-bias": "highway", "--batch-size": "conv-cost"}
 
 
 def _options(parser):

@@ -1,7 +1,8 @@
-"""What `classicnets models` and `classicnets datasets` list, kept as a JSON file beside this module
-so that listing answers at once instead of importing torch and building 53 models.
+"""What `classicnets models` lists, kept as a JSON file beside this module so that listing answers at
+once instead of importing torch and counting every model's parameters. (Data sets need no such file:
+their registry is torch-free metadata.)
 
-Regenerate it after registering a model or a data set (`tests/test_docs.py` checks it is current):
+Regenerate it after registering a model (`tests/test_docs.py` checks it is current):
 
     python -m classicnets.catalog
 """
@@ -15,16 +16,12 @@ PATH = Path(__file__).with_name("catalog.json")
 
 
 def build() -> dict[str, list[dict[str, Any]]]:
-    """The catalogue from the registries themselves (imports torch; counts on the meta device)."""
-    from .data import list_datasets
+    """The catalogue from the model registry itself (imports torch; counts on the meta device)."""
     from .zoo import list_models, model_info, parameter_count
 
     models = [{"name": n, "family": (i := model_info(n)).family, "input": list(i.input_shape),
                "params": parameter_count(n), "description": i.description} for n in list_models()]
-    datasets = [{"name": d.name, "classes": d.classes, "input": list(d.input_shape), "splits": d.splits,
-                 "description": d.description, "license": d.license, "citation": d.citation}
-                for d in list_datasets()]
-    return {"models": models, "datasets": datasets}
+    return {"models": models}
 
 
 def text(catalog: dict) -> str:

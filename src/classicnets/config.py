@@ -111,7 +111,7 @@ class TransferConfig:
 
     weights: str = ""        # published or earlier weights to start from: a file, a run directory, or 'imagenet' (looked up in $CLASSICNETS_WEIGHTS, else downloaded)
     head: str = ""           # a new head on the model's base, e.g. flatten,dense:256,dropout:0.5,dense (the last dense follows the data)
-    freeze: str = ""         # what stops learning: 'base', 'all', or module-name patterns such as 'features.*' (frozen BatchNorm runs in inference mode)
+    freeze: str = ""         # what stops learning: 'base', or module-name patterns such as 'features.*' (frozen BatchNorm runs in inference mode)
     unfreeze_top: int = 0    # fine-tuning: thaw the last N blocks of a frozen base (with --base-lr for their learning rate)
     features: bool = False   # method 1: run the frozen base once over the data, cache the features, train only the head on them
 
@@ -121,6 +121,9 @@ class TransferConfig:
 
     def validate(self) -> TransferConfig:
         check_range("unfreeze_top", self.unfreeze_top, 0, None)
+        if "all" in [p.strip() for p in self.freeze.split(",")] and not self.unfreeze_top:
+            raise UserError("--freeze all freezes every parameter, so nothing would be trained; freeze 'base' to "
+                            "train a head on a fixed base (or add --unfreeze-top N to train the base's top blocks)")
         if self.unfreeze_top and not self.freeze:
             raise UserError("--unfreeze-top thaws blocks of a frozen base; add --freeze base")
         if self.features and not self.head:

@@ -1,8 +1,8 @@
 """IMDB from a small archive in the aclImdb layout, downloaded from a local server."""
 import hashlib
+import io
 import json
 import random
-import io
 import tarfile
 
 import pytest

@@ -55,7 +55,7 @@ def test_evaluate_prints_the_ap_table(cli, det_run):
     results = json.loads((det_run / "results.json").read_text())
     counted = {c: int(n) for c, (n, _) in table.items()}
     assert sum(counted.values()) > 8 and set(results["test_ap50"]) == {c for c, n in counted.items() if n}
-    for c, (n, ap) in table.items():
+    for c, (_, ap) in table.items():
         assert ap == ("none" if not counted[c] else f"{results['test_ap50'][c]:.4f}")
     assert re.search(r"^test: mAP@0.5 [\d.]+ \(VOC, all-point\) - COCO mAP@\[\.5:\.95\] [\d.]+ .*\(8 images, 8 detections\)$",
                      out, re.M), out
@@ -183,10 +183,11 @@ def test_a_detector_backbone_starts_from_a_classifier_run_weights(cli, tmp_path)
     """--weights for a detector loads its backbone's zoo model (here a one-channel CIFAR ResNet-20's
     weights file) and cuts it as the backbone is cut; --head and the like are refused; a file for
     another architecture (ResNet-20's for ResNet-8) is one sentence, and no run is left."""
-    from classicnets.detection.backbones import BACKBONES
-    from classicnets import record
-    from classicnets.zoo import create
     from safetensors.torch import load_file, save_file
+
+    from classicnets import record
+    from classicnets.detection.backbones import BACKBONES
+    from classicnets.zoo import create
 
     source = create("resnet20", seed=3, num_classes=10, in_channels=1)
     weights = tmp_path / "resnet20.safetensors"

@@ -8,9 +8,20 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from classicnets.detection import ops
-
-from classicnets.detection.ops import (BBOX_XFORM_CLIP, batched_nms, box_area, box_iou, decode_boxes, encode_boxes,
-                                       make_anchors, match_boxes, nms, roi_align, roi_pool, sample_labels)
+from classicnets.detection.ops import (
+    BBOX_XFORM_CLIP,
+    batched_nms,
+    box_area,
+    box_iou,
+    decode_boxes,
+    encode_boxes,
+    make_anchors,
+    match_boxes,
+    nms,
+    roi_align,
+    roi_pool,
+    sample_labels,
+)
 from classicnets.errors import UserError
 
 T = torch.tensor

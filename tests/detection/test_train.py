@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from classicnets.config import RunConfig, TrainConfig
 from classicnets.data import load_dataset
 from classicnets.data.augment_config import AugmentConfig
 from classicnets.detection.data import DetectionDataset, DetectionSplit
@@ -14,8 +15,6 @@ from classicnets.detection.loader import DetectionLoader
 from classicnets.detection.train import fit_detection
 from classicnets.errors import UserError
 from classicnets.runs.run import resume_run, train_run
-from classicnets.config import RunConfig
-from classicnets.config import TrainConfig
 from classicnets.zoo import create
 
 T = torch.tensor

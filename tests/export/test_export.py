@@ -18,7 +18,7 @@ from torch import nn
 from classicnets.data import load_dataset
 from classicnets.errors import UserError
 from classicnets.export import TOLERANCE, export_model, relative_difference, sidecar_path
-from classicnets.train.engine import predict
+from classicnets.train.evaluation import predict
 from classicnets.zoo import create
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.* is deprecated:DeprecationWarning")

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
+from classicnets import record
 from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets import record
 from classicnets.runs import compare
 from classicnets.runs.run import train_run
 from classicnets.train import TrainConfig
@@ -44,12 +44,12 @@ def test_a_finished_run_reads_back_its_own_numbers(finished):
     import torch
 
     from classicnets.inspect import summarize
-    from classicnets.runs.rundir import build_model
+    from classicnets.transfer.heads import model_from_card
 
     row = compare.collect_run(finished)
     card = record.read_card(finished)
     with torch.device("meta"):
-        expected_params = summarize(build_model(card), card.input_shape).total_params
+        expected_params = summarize(model_from_card(card), card.input_shape).total_params
     val = [float(r["val_acc"]) for r in metrics(finished)]
     results = json.loads((finished / record.RESULTS).read_text())
     assert row.status == "finished" and not row.problems

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from classicnets import record
 from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets import record
 from classicnets.runs.report import REPORT, build_report, write_report
 from classicnets.runs.run import train_run
 from classicnets.train import TrainConfig

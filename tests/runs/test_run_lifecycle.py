@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from classicnets import record
 from classicnets.config import RunConfig
 from classicnets.errors import UserError
-from classicnets import record
 from classicnets.runs.run import claim_run_dir, resume_run, train_run
 from classicnets.train import TrainConfig
 

@@ -41,9 +41,9 @@ def test_a_real_run_logs_what_metrics_csv_holds(tmp_path):
     pytest.importorskip("tensorboard", reason="the optional tensorboard package is not installed")
     import csv
 
-    from classicnets.runs.run import train_run
     from classicnets.config import RunConfig
     from classicnets.record import METRICS
+    from classicnets.runs.run import train_run
     from classicnets.train import TrainConfig
 
     callback = TensorBoard()

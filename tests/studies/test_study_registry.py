@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from classicnets.studies import STUDIES, get_study
 from classicnets.errors import UserError
+from classicnets.studies import STUDIES, get_study
 
 COURSE = Path(__file__).resolve().parents[2].parent / "shared" / "course"
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from classicnets.config import RunConfig
-from classicnets.runs.rundir import load_model
 from classicnets import record
+from classicnets.config import RunConfig
 from classicnets.runs.run import resume_run, train_run
+from classicnets.runs.rundir import load_model
 from classicnets.train import Callback, TrainConfig, fit
 from classicnets.zoo import create
 

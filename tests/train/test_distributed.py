@@ -18,8 +18,7 @@ import torch
 
 from classicnets.cli import run_cli
 from classicnets.data.augment import AugmentConfig, Augmenter
-from classicnets.data.core import BatchLoader
-from classicnets.data.core import shard
+from classicnets.data.core import BatchLoader, shard
 from classicnets.train.distributed import CHECK_STEPS
 
 ARGS = ["train", "--epochs", "2", "--batch-size", "100", "--arg", "dropout=0", "--seed", "2", "-q"]

@@ -110,7 +110,7 @@ def test_kill_9_at_any_point_resumes_from_the_last_complete_checkpoint(cli, refe
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         procs[name] = (run, marker, proc)
     try:
-        for run, marker, proc in procs.values():
+        for _, marker, proc in procs.values():
             _wait_for(marker, proc)
 
         # a paused process holds its run: a second one may not train it at the same time

@@ -78,7 +78,8 @@ def test_every_image_model_splits_into_base_and_head():
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("", "is empty"), ("flatten,dense:abc", "cannot read 'dense:abc'"), ("dense:10", "ends with (10,) outputs"),
+    ("", "is empty"), ("flatten,dense:abc", "the units of 'dense:abc' must be a whole number"),
+    ("dense:10", "ends with (10,) outputs"),
     ("dense,dense", "only the last dense"), ("dropout:1.5,dense", "cannot read 'dropout:1.5'"),
     ("conv:3,dense", "cannot read 'conv:3'"),
 ])
@@ -162,7 +163,7 @@ def test_digits_are_placed_on_canvases_with_their_ink_kept_and_the_demo_refuses_
 
 
 def test_the_demo_trains_only_the_head_of_a_frozen_base_and_refuses_bad_settings(digits):
-    from classicnets.transfer.demo import DigitsTransfer, HEADS, few_examples, train_few
+    from classicnets.transfer.demo import HEADS, DigitsTransfer, few_examples, train_few
     few = few_examples(digits.train, range(5, 10), 2, seed=0)
     assert torch.equal(torch.bincount(digits.train.y[few], minlength=10)[5:], torch.full((5,), 2))
     model = freeze(with_head(cn.create("lenet", num_classes=5, seed=0), HEADS["centred"], 5, (1, 8, 8)), "base")

@@ -204,12 +204,18 @@ def test_truncated_or_foreign_keras_files_are_refused(tmp_path):
         g.create_dataset("block1_conv1/kernel:0", data=np.zeros((3, 3, 3, 64), np.float32))
     with pytest.raises(UserError, match="layer 'block1_conv1' of vgg16.h5 is not a MobileNet layer"):
         load_pretrained(mobilenet(), vgg, model_name="mobilenet")
-    keras3 = tmp_path / "model.weights.h5"  # Keras 3's own format names layers by class, not by name
+    keras3 = tmp_path / "model.weights.h5"  # Keras 3's layout, but a BatchNormalization with one array
     with h5py.File(keras3, "w") as f:
         f.create_group("layers/batch_normalization/vars").create_dataset("0", data=np.ones(8, np.float32))
-    with pytest.raises(UserError, match="no 'layer_names'"):
+    with pytest.raises(UserError, match=r"^layer 'layers/batch_normalization' of model.weights.h5 holds 1 array "
+                                        r"where a BatchNormalization layer has 4"):
         load_pretrained(mobilenet(), keras3, model_name="mobilenet")
-    with pytest.raises(UserError, match="for mobilenet only"):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(UserError, match="an HDF5 file but not Keras weights"):
+        load_pretrained(mobilenet(), other, model_name="mobilenet")
+    with pytest.raises(UserError, match=r"^resnet18 has no Keras counterpart .*resnet50_keras"):
         load_pretrained(create("resnet18"), path, model_name="resnet18")
 
 

@@ -11,8 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from classicnets.errors import UserError
 from classicnets.inspect import count_params, summarize
 from classicnets.recurrent import keras_param_count
-from classicnets.zoo import create, list_models, model_info, parameter_count, register_model
-from classicnets.zoo import registry
+from classicnets.zoo import create, list_models, model_info, parameter_count, register_model, registry
 
 MODELS = list_models()
 # detection models take (images, targets) and return losses or detections: tests/detection/test_models.py

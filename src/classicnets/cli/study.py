@@ -9,21 +9,30 @@ from .options import PROG, depths, finite, output_dir, progress_callbacks
 # The options studies take: (flag, type, what it sets); each study's registry entry says which it
 # takes and their defaults, shown in the help beside each option.
 OPTIONS = [
-    ("--length", int, "steps of the sequences the gradients are measured on; shared-weights: inputs of the 1D "
-                      "convolution"),
+    ("--length", int, "steps of the sequences the gradients are measured on; shared-weights and conv-backprop: "
+                      "inputs of the 1D convolution"),
     ("--units", int, "width of each recurrent network"),
     ("--epochs", int, "training epochs (vanishing-gradients: 0 measures at initialisation only)"),
     ("--train-length", int, "steps of the training sequences (the adding problem)"),
     ("--data", str, "image data set to train on (see `classicnets datasets`), e.g. cifar10 for the course's "
                     "setting"),
-    ("--depths", depths, "two CIFAR network depths to compare, shallow first"),
-    ("--width", int, "filters of the networks' first stage (the paper's 16)"),
+    ("--depths", depths, "comma-separated depths: degradation's two CIFAR depths, shallow first; dense-vs-conv's "
+                         "and highway's layer counts, increasing"),
+    ("--width", int, "degradation: filters of the first stage (the paper's 16); dense-vs-conv: filters per "
+                     "convolution; highway: units per layer; residual-identity: hidden units of F"),
     ("--lr", finite, "learning rate per step"),
     ("--kernel", int, "weights of the 1D convolution's filter"),
     ("--radius", finite, "spectral radius of the SimpleRNN's recurrent weights (past 1: exploding)"),
     ("--clip-norm", finite, "the clipped run's gradient norm limit (the training option --clip-norm)"),
     ("--clip-value", finite, "the clipped run's gradient value limit, 0: off (the training option --clip-value)"),
-    ("--train-size", int, "training examples used, a seeded sample (0: the whole training split)"),
+    ("--train-size", int, "training examples used, a seeded sample (0: the whole training split); "
+                          "polynomial-degree: the points fitted (at least 15)"),
+    ("--noise", finite, "polynomial-degree: standard deviation of the noise added to sin(2 pi x)"),
+    ("--weight-decay", finite, "residual-identity: L2 penalty of the runs with weight decay"),
+    ("--carry-bias", finite, "highway: initial bias of the highway layers' transform gates"),
+    ("--dense-width", int, "dense-vs-conv: units of every dense hidden layer"),
+    ("--batch-size", int, "conv-cost: images per timed step"),
+    ("--repeats", int, "conv-cost: timed steps of each network"),
     ("--seed", int, "seeds weights, data and batch order"),
 ]
 METAVARS = {"--data": "NAME", "--depths": "D1,D2"}

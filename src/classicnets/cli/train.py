@@ -12,8 +12,18 @@ from pathlib import Path
 from ..config import RunConfig, TrainConfig, TransferConfig
 from ..data.augment_config import AugmentConfig
 from ..errors import UserError
-from .options import (PROG, add_data_options, add_dataclass_options, count, dataclass_from_args, given_fields,
-                      parse_model_args, progress_callbacks, rank, warn_function)
+from .options import (
+    PROG,
+    add_data_options,
+    add_dataclass_options,
+    count,
+    dataclass_from_args,
+    given_fields,
+    parse_model_args,
+    progress_callbacks,
+    rank,
+    warn_function,
+)
 
 
 def add_parser(sub) -> None:

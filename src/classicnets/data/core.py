@@ -21,7 +21,6 @@ import torch
 
 from ..errors import UserError
 
-
 Task = Literal["multiclass", "binary", "regression"]
 
 

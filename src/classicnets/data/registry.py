@@ -150,9 +150,7 @@ def load_dataset(name: str, data_dir: str | None = None, **kwargs):
         if Path(name).is_dir() and not (Path(name) / "x_train.npy").exists():
             return load_image_folder(name, **check_options(load_image_folder, kwargs, f"image folder {name}",
                                                            skip=("path",)))
-        if kwargs:
-            raise UserError(f"arrays take no data set options; got {', '.join(kwargs)}")
-        return load_arrays(name)
+        return load_arrays(name, **check_options(load_arrays, kwargs, f"arrays {name}", skip=("path",)))
     if name not in _DATASETS and (_looks_like_path(name) or Path(name).exists()):
         what = "is not data that classicnets reads" if Path(name).exists() else "does not exist"
         raise UserError(f"{name} {what}; give an image folder, a .npz file, a folder of x_train.npy, "

@@ -110,7 +110,7 @@ def load_image_folder(path: str | Path, size: int = 64) -> Dataset:
     if len(classes) < 2:
         raise UserError(f"{split_dirs['train']} needs one sub-folder per class (at least two); found {classes}")
     key = hashlib.sha256(repr((CACHE_VERSION, str(root.resolve()), size, sorted(
-        (str(f), f.stat().st_size, f.stat().st_mtime_ns) for fs in files.values() for l in fs.values() for f in l
+        (str(f), f.stat().st_size, f.stat().st_mtime_ns) for fs in files.values() for group in fs.values() for f in group
     ))).encode()).hexdigest()[:16]
     cache = data_home() / "folders" / f"{_readable_prefix(root.name)}-{key}.npz"
     arrays = _read_cache(cache, files, size, len(classes))

@@ -10,9 +10,8 @@ by a whole factor, each pixel a block, so that the labels do not cover what they
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -36,8 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .ops import batched_nms, box_iou, decode_boxes, encode_boxes, match_boxes, roi_align, roi_pool, \
-    sample_labels
+from .ops import batched_nms, box_iou, decode_boxes, encode_boxes, match_boxes, roi_align, roi_pool, sample_labels
 from .rpn import SMOOTH_L1_BETA, split_per_image
 
 BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # the box head's target scaling (torchvision; Fast R-CNN's target normalisation)
@@ -266,7 +265,7 @@ class RoIHeads(nn.Module):
         if self.mask_head is not None:
             m = features.new_zeros((b, c, cfg.mask_pool_size, cfg.mask_pool_size))
             masks = self.mask_predictor(self.mask_head(m))
-            for i, d in enumerate(out):
+            for d in out:
                 d["masks"] = masks.new_zeros((1, *image_size))
         return out
 

@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import BETWEEN_THRESHOLDS, box_iou, decode_boxes, encode_boxes, make_anchors, match_boxes, \
-    sample_labels
+from .ops import BETWEEN_THRESHOLDS, box_iou, decode_boxes, encode_boxes, make_anchors, match_boxes, sample_labels
 
 SMOOTH_L1_BETA = 1 / 9  # torchvision's RPN and box-head loss: quadratic below 1/9, linear above
 

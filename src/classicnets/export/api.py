@@ -31,7 +31,7 @@ from ..fileio import write_bytes, write_json
 from .check import DEFINITION, TOLERANCE, compare, random_inputs, relative_difference
 from .formats import Exported, OnnxFormat, TorchScriptFormat, get_format, require_onnx
 
-TASKS = ("multiclass", "binary", "regression", "detection")  # a run card's tasks (runs.rundir.ModelCard.task)
+TASKS = ("multiclass", "binary", "regression", "detection")  # a run card's tasks (record.ModelCard.task)
 DTYPES = {"float": torch.float32, "long": torch.int64}
 CHECK_INPUTS = 3  # random inputs of the check: batch sizes 1 and 3 where the batch axis is free
 

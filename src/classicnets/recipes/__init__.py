@@ -17,9 +17,9 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import TrainConfig
 from ..data.augment_config import AugmentConfig
 from ..errors import UserError, unknown_name
-from ..config import TrainConfig
 
 # What a Keras 2 `model.fit` did when the code did not say: a constant learning rate (no callback),
 # no validation unless asked, no augmentation; ImageDataGenerator filled shifted-in pixels with the

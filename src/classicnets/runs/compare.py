@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
 from .. import record
+from ..errors import UserError
 
 RUN_FILES = (record.CONFIG, record.METRICS, record.CARD, record.RESULTS, record.CHECKPOINT, record.WEIGHTS)
 FLOAT_DTYPES = {"F8_E4M3", "F8_E5M2", "F16", "BF16", "F32", "F64"}  # parameters and float buffers (Keras's count)

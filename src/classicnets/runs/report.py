@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import record
 from ..errors import UserError
 from ..fileio import write_text
-from .. import record
 from .compare import RunRow, collect_run, format_duration, format_metric, format_params, is_accuracy, is_run_dir
 
 REPORT = "report.html"
@@ -209,11 +209,11 @@ def layer_table(run: str | os.PathLike) -> list[str]:
     import torch
 
     from ..inspect import summarize
-    from .rundir import build_model
+    from ..transfer.heads import model_from_card
 
     card = record.read_card(run)
     with torch.device("meta"):  # shapes only
-        model = build_model(card)
+        model = model_from_card(card)
     dtype = torch.long if len(card.input_shape) == 1 else torch.float32  # (T,) word ids
     lines: list[str] = []
     summarize(model, card.input_shape, dtype=dtype, name=card.name).render(lines.append, width=110)

@@ -28,15 +28,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import RunConfig
 from ..errors import UserError
 from ..fileio import write_json, write_json_exclusive
-from ..record import (CARD, CHECKPOINT, CONFIG, CURVES, METRICS, RESULTS, WEIGHTS, ModelCard, read_config,
-                      read_json, read_results, run_state, write_card)
-from .rundir import save_model
+from ..record import (
+    CARD,
+    CHECKPOINT,
+    CONFIG,
+    CURVES,
+    METRICS,
+    RESULTS,
+    WEIGHTS,
+    ModelCard,
+    read_config,
+    read_json,
+    read_results,
+    run_state,
+    write_card,
+)
 from . import tasks
 from .lock import LOCK, RunLock
+from .rundir import save_model
 from .tasks.base import Prepared
-from ..config import RunConfig
 
 Log = Callable[[str], None]
 

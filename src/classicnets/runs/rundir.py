@@ -1,4 +1,5 @@
-"""A run's model, built from its card and loaded with its weights (the record's format is `classicnets.record`)."""
+"""A run's model, built from its card (`transfer.heads.model_from_card`) and loaded with its weights
+(the record's format is `classicnets.record`)."""
 from __future__ import annotations
 
 import os
@@ -9,19 +10,7 @@ from torch import nn
 from ..errors import UserError
 from ..record import CARD, CHECKPOINT, WEIGHTS, ModelCard, read_card
 from ..train.checkpoint import load_weights, save_weights
-
-
-def build_model(card: ModelCard) -> nn.Module:
-    """The model `card` describes (registry name and options, and a new head on its base if it has one),
-    with fresh weights."""
-    from ..zoo import create
-
-    model = create(card.name, **card.args)
-    if card.head:
-        from ..transfer.heads import with_head
-        outputs = 1 if card.task == "binary" else len(card.classes)
-        model = with_head(model, card.head, outputs, tuple(card.input_shape))
-    return model
+from ..transfer.heads import model_from_card
 
 
 def save_model(run: Path, model: nn.Module) -> None:
@@ -37,10 +26,10 @@ def load_model(run: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
     if not (run / WEIGHTS).exists() and (run / CHECKPOINT).exists():
         raise UserError(f"run {run} has not finished (no {WEIGHTS} yet); complete it with "
                         f"`classicnets train --resume {run}`")
-    model = build_model(card)
+    model = model_from_card(card)
     load_weights(run / WEIGHTS, model)
     model.eval()
     return model, card
 
 
-__all__ = ["CARD", "build_model", "load_model", "save_model"]
+__all__ = ["CARD", "load_model", "save_model"]

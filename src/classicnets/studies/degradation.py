@@ -17,8 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import UserError
-from .common import (EpochClock, check_common, check_image_data, device_for, environment, image_data, one_thread,
-                     pyplot, save_figure)
+from .common import (
+    EpochClock,
+    check_common,
+    check_image_data,
+    device_for,
+    environment,
+    image_data,
+    one_thread,
+    pyplot,
+    save_figure,
+)
 
 KINDS = {"plain": "plain", "resnet": "residual"}
 DEPTHS = (20, 32, 44, 56, 110)  # the registered CIFAR depths

@@ -28,8 +28,17 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..errors import UserError, check_range
-from .common import (EpochClock, check_common, check_image_data, device_for, environment, image_data, one_thread,
-                     pyplot, save_figure)
+from .common import (
+    EpochClock,
+    check_common,
+    check_image_data,
+    device_for,
+    environment,
+    image_data,
+    one_thread,
+    pyplot,
+    save_figure,
+)
 
 KINDS = {"dense": "dense networks", "conv": "ConvNets"}
 
@@ -81,7 +90,8 @@ class DenseVsConv:
 
     def run(self, log=print, callbacks=()) -> DenseVsConv:
         from ..train import TrainConfig
-        from ..train.engine import evaluate, fit
+        from ..train.engine import fit
+        from ..train.evaluation import evaluate
 
         self.validate()
         data = image_data(self.data, "dense-vs-conv")

@@ -21,8 +21,17 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import UserError, check_range
-from .common import (SplitProbe, check_common, check_image_data, device_for, environment, image_data, one_thread,
-                     pyplot, save_figure)
+from .common import (
+    SplitProbe,
+    check_common,
+    check_image_data,
+    device_for,
+    environment,
+    image_data,
+    one_thread,
+    pyplot,
+    save_figure,
+)
 
 RUNS = {"with dropout": (0.25, 0.5), "without dropout": (0.0, 0.0)}  # drop_prob_1, drop_prob_2
 

@@ -34,8 +34,17 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..errors import UserError, check_range
-from .common import (StepLosses, check_common, check_image_data, device_for, environment, image_data, one_thread,
-                     pyplot, save_figure)
+from .common import (
+    StepLosses,
+    check_common,
+    check_image_data,
+    device_for,
+    environment,
+    image_data,
+    one_thread,
+    pyplot,
+    save_figure,
+)
 
 KINDS = ("plain", "highway")
 CHANCE = math.log(10)

@@ -24,8 +24,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import (EpochClock, check_common, check_image_data, device_for, environment, image_data, one_thread,
-                     pyplot, save_figure)
+from .common import (
+    EpochClock,
+    check_common,
+    check_image_data,
+    device_for,
+    environment,
+    image_data,
+    one_thread,
+    pyplot,
+    save_figure,
+)
 
 PAIRS = {  # kind -> (the design with 1x1 convolutions, the one without)
     "inception": ("3a with 1x1", "3a naive"),

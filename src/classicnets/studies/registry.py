@@ -117,20 +117,20 @@ register_study(StudyInfo(
     also=(CourseClaim(F002, 86, "Retraining is an unnecessarily precise correspondence of a neural network to a "
                                 "specific set of training examples in which the network loses its ability to "
                                 "generalize."),),
-    options=dict(train_size=15, seed=0)))
+    options=dict(train_size=15, noise=0.2, seed=0)))
 register_study(StudyInfo(
     "dense-vs-conv", "dense_vs_conv", "DenseVsConv",
     "validation accuracy by depth of dense networks and of ConvNets trained with the same budget",
     CourseClaim(F004, 14, "It has also been observed in practice that the accuracy of Dense Feed Forward Networks "
                           "does not keep improving as more hidden layers are added, usually max-ing out at 4 to 5 "
                           "layers. ConvNets however improve their accuracy with more hidden layers"),
-    options=dict(depths=(1, 2, 3, 4, 6, 8), width=16, epochs=20, data="digits", lr=3e-3, seed=0)))
+    options=dict(depths=(1, 2, 3, 4, 6, 8), width=16, dense_width=128, epochs=20, data="digits", lr=3e-3, seed=0)))
 register_study(StudyInfo(
     "highway", "highway_depth", "HighwayDepth",
     "training loss after the same steps of plain and highway networks at depths 10, 50 and 100, each at its "
     "best learning rate",
     CourseClaim(F000, 193, "With this kind of network you can train models with hundreds of layers."),
-    options=dict(depths=(10, 50, 100), width=50, epochs=10, data="digits", seed=0)))
+    options=dict(depths=(10, 50, 100), width=50, epochs=10, carry_bias=-4.0, data="digits", seed=0)))
 register_study(StudyInfo(
     "conv-cost", "conv_cost", "ConvCost",
     "one training step of the chapter's CIFAR ConvNet and of a two-layer dense network timed on the same "
@@ -143,7 +143,7 @@ register_study(StudyInfo(
           CourseClaim(F004, 578, r"It follows that the number of computations required to generate Layer $r+1$ in "
                                  r"a ConvNet is greater than the corresponding number in a Dense Feed Forward Network "
                                  r"by a multiplicative factor equal to $F_r F_r \times W_{r+1} H_{r+1}$")),
-    options=dict(seed=0)))
+    options=dict(batch_size=128, repeats=20, seed=0)))
 register_study(StudyInfo(
     "conv-backprop", "conv_backprop", "ConvBackprop",
     "the deltas carried back through a convolution by hand (transposed filter matrix; zero-padded deltas "
@@ -161,4 +161,4 @@ register_study(StudyInfo(
                           "if the identity mapping were optimal, all the weights get set to 0. In effect F(x) "
                           "become 0"),
     also=(CourseClaim(F001, 46, "H(x) = F(x) + x, where F(x) = W2 * relu(W1 * x + b1) + b2"),),
-    options=dict(width=32, epochs=1000, lr=0.1, seed=0)))
+    options=dict(width=32, epochs=1000, lr=0.1, weight_decay=0.03, seed=0)))

@@ -266,6 +266,7 @@ def train_few(model, examples, normalization, *, steps: int, lr: float, seed: in
 def trial(data, seed: int, cfg: DigitsTransfer, split: str = "test") -> dict[str, float]:
     """Every row's accuracy on digits 5-9 of `split` for one seed (`split="val"` to choose rates)."""
     import classicnets as cn
+
     from .heads import freeze, with_head
 
     few = few_examples(data.train, range(5, 10), cfg.labels, seed)

@@ -5,6 +5,8 @@ augmentation", ConvNets part 1, L995-1000).
 Features are cached in `$CLASSICNETS_DATA/features/` as safetensors, keyed by the model and its
 arguments, the weights file's checksum, the data set and its options, the input normalisation and
 the input shape, so a second run (or `classicnets extract` before it) reuses them.
+`feature_identity` keys them by the base's own tensors instead (`base_digest`): the same base gives the
+same key whichever file it came from (a published file with or without its top, a run directory).
 """
 from __future__ import annotations
 
@@ -29,6 +31,28 @@ def file_digest(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def base_digest(base: nn.Module) -> str:
+    """SHA-256 of a base's state (every tensor's name, dtype, shape and bytes, in order): what its
+    features depend on, whatever file its weights were read from."""
+    h = hashlib.sha256()
+    for name, t in base.state_dict().items():
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        flat = t.detach().cpu().contiguous().reshape(-1)  # 0-dim tensors (step counters) too
+        h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return h.hexdigest()
+
+
+def feature_identity(*, model: str, model_args: dict[str, Any], base: nn.Module, data: str,
+                     data_args: dict[str, Any], data_dir: str | None, normalization: Normalization | None,
+                     input_shape: tuple[int, ...] | list[int]) -> dict[str, Any]:
+    """What determines a base's features, for `cache_key`: the model, the base's tensors (`base_digest`),
+    the data set, the preprocessing and the input shape. `classicnets extract` and `train --features`
+    call this with the same values, so their caches meet."""
+    return {"model": model, "args": model_args, "base": base_digest(base), "data": data, "data_args": data_args,
+            "data_dir": data_dir, "normalization": normalization.to_dict() if normalization else None,
+            "input": list(input_shape)}
 
 
 def cache_key(identity: dict[str, Any]) -> str:

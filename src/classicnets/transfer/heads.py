@@ -159,14 +159,36 @@ def _install_train_hook(model: nn.Module) -> None:
 
 # -- heads from a spec ----------------------------------------------------------------------------
 LAYERS = "flatten, gap (global average pooling), gmp (global max pooling), dense[:UNITS[:relu|sigmoid|tanh]], dropout:RATE, relu"
+MAX_UNITS = 65_536          # units of one dense layer (the classic heads use 256 to 4,096)
+MAX_HEAD_PARAMS = 2 ** 28   # parameters of a whole head: 268,435,456, 1 GiB as float32 (VGG16's fc1 has 102,764,544)
+
+
+def _units(text: str, token: str) -> int:
+    """A dense layer's units from the spec, a whole number from 1 to MAX_UNITS."""
+    try:
+        units = int(text)
+    except ValueError:
+        units = 0
+    if not 1 <= units <= MAX_UNITS or not text.strip().isdigit():
+        raise UserError(f"--head: the units of {token!r} must be a whole number from 1 to {MAX_UNITS:,}; got {text!r}")
+    return units
+
+
+def _check_size(spec: str, params: int) -> None:
+    """Refuse a head too large to allocate sensibly, before allocating it."""
+    if params > MAX_HEAD_PARAMS:
+        raise UserError(f"--head {spec!r} would hold {params:,} parameters ({params * 4 / 2**30:,.1f} GiB as float32), "
+                        f"more than a head may ({MAX_HEAD_PARAMS:,}, 1 GiB); use fewer units, or pool first (gap)")
 
 
 def build_head(spec: str, in_shape: tuple[int, ...], num_outputs: int) -> nn.Sequential:
     """A head from `spec` for base outputs of shape `in_shape` (without the batch). The last `dense`
     may leave out its units: it then has `num_outputs` (1 for a binary task, as Keras's Dense(1, sigmoid)
-    whose sigmoid the loss applies)."""
+    whose sigmoid the loss applies). A dense layer has at most MAX_UNITS units and the head at most
+    MAX_HEAD_PARAMS parameters, checked before anything is allocated."""
     layers: list[nn.Module] = []
     shape = tuple(in_shape)
+    params = 0  # counted before each dense layer is allocated (MAX_HEAD_PARAMS)
     tokens = [t.strip() for t in spec.split(",") if t.strip()]
     if not tokens:
         raise UserError(f"--head is empty; write layers such as flatten,dense:256,dropout:0.5,dense ({LAYERS})")
@@ -190,12 +212,17 @@ def build_head(spec: str, in_shape: tuple[int, ...], num_outputs: int) -> nn.Seq
             elif name == "dense":
                 if len(args) > 2:
                     raise ValueError
-                units = int(args[0]) if args and args[0] else (num_outputs if last else -1)
-                if units < 1:
+                if args and args[0]:
+                    units = _units(args[0], token)
+                elif last:
+                    units = num_outputs
+                else:
                     raise UserError(f"--head: only the last dense layer may leave out its units ({token!r})")
                 if len(shape) != 1:
                     layers.append(nn.Flatten())
                     shape = (math.prod(shape),)
+                params += shape[0] * units + units
+                _check_size(spec, params)
                 layers.append(nn.Linear(shape[0], units))
                 shape = (units,)
                 if len(args) == 2:
@@ -234,3 +261,15 @@ def with_head(model: nn.Module, spec: str, num_outputs: int, input_shape: tuple[
     except (RuntimeError, ValueError) as e:
         raise UserError(f"the base cannot take inputs of shape {input_shape}: {str(e).splitlines()[0]}") from None
     return Transferred(base, build_head(spec, shape, num_outputs))
+
+
+def model_from_card(card) -> nn.Module:
+    """The model a run's card (`record.ModelCard`) describes, with fresh weights: the registry's model
+    with the card's options, and the card's new head on its base if it has one."""
+    from ..zoo import create
+
+    model = create(card.name, **card.args)
+    if card.head:
+        outputs = 1 if card.task == "binary" else len(card.classes)
+        model = with_head(model, card.head, outputs, tuple(card.input_shape))
+    return model

@@ -9,10 +9,16 @@ Three formats, told apart by their first bytes:
   `conv2.0.shortcut.0`); a `.pth` already in the zoo's names loads as it is. Preprocessing: ImageNet's
   per-channel mean and std on [0, 1]; GoogLeNet's weights were trained behind torchvision's
   `transform_input`, which turns that back into x * 2 - 1, so theirs is mean 0.5, std 0.5.
-- Keras HDF5 weight files of MobileNet (`mobilenet_1_0_224_tf.h5`, `..._tf_no_top.h5`, what
-  `MobileNet(weights='imagenet')` downloads; or a legacy `model.save('x.h5')`): layers `conv1`,
-  `conv1_bn`, `conv_dw_N`, `conv_dw_N_bn`, `conv_pw_N`, `conv_pw_N_bn`, `conv_preds`, kernels
-  transposed from Keras's channels-last layouts. Preprocessing: `x / 127.5 - 1`.
+- Keras weight files (transfer/keras.py): Keras 2 HDF5 files (what `save_weights('x.h5')` and
+  `model.save('x.h5')` write, and the published application weights such as `mobilenet_1_0_224_tf.h5`),
+  Keras 3 `x.weights.h5` files and `.keras` archives, for the zoo models with a Keras counterpart
+  (MobileNet, VGG16/19, ResNet50/101/152 as `resnet*_keras`, DenseNet121/169/201, the course's own
+  Keras models), with each application's preprocessing (MobileNet `x / 127.5 - 1`).
+
+The format is told by content: an HDF5 signature (Keras), a zip holding config.json and
+model.weights.h5 (a .keras archive) or another zip (torch.save), the legacy torch pickle's first
+bytes; a `.safetensors` name, or a safetensors header, is read as safetensors (a damaged one is
+refused as damaged, not tried as something else).
 
 `load_pretrained` checks everything before it assigns anything: the model's base must be in the file
 with the same shapes, else `UserError` names the first tensor that differs; only the head (the
@@ -34,16 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data.core import Normalization
 from ..errors import UserError
 from .heads import HEAD_CHILDREN, head_names
-
-IMAGENET_NORMALIZATION = Normalization(255.0, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-HALF_NORMALIZATION = Normalization(255.0, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])  # x / 127.5 - 1
+from .keras import HALF_NORMALIZATION, IMAGENET_NORMALIZATION
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -66,6 +69,11 @@ TORCHVISION_FILES = {
     "googlenet": "googlenet-1378be20.pth",
 }
 KERAS_MOBILENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+KERAS_RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+# Keras's ResNets (keras/src/applications/resnet.py, WEIGHTS_HASHES): MD5 of (with top, without top)
+KERAS_RESNET_MD5 = {50: ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+                    101: ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+                    152: ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c")}
 KERAS_ALPHAS = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}  # as Keras spells them in file names
 KERAS_ROWS = (128, 160, 192, 224)
 
@@ -75,6 +83,7 @@ class PublishedFile:
     name: str
     url: str
     sha256_prefix: str  # torchvision's: the hex digits its file name carries; "" where none is published
+    md5: str = ""       # Keras's, where it publishes one (its ResNets)
 
 
 def imagenet_file(model_name: str, model_args: Mapping[str, Any] | None = None,
@@ -97,8 +106,14 @@ def imagenet_file(model_name: str, model_args: Mapping[str, Any] | None = None,
         top = "" if args.get("include_top", True) else "_no_top"
         name = f"mobilenet_{KERAS_ALPHAS[alpha]}_{rows}_tf{top}.h5"
         return PublishedFile(name, KERAS_MOBILENET_URL + name, "")
+    depth = re.fullmatch(r"resnet(\d+)_keras", model_name)
+    if depth and int(depth[1]) in KERAS_RESNET_MD5:
+        top = bool(args.get("include_top", True))
+        name = f"resnet{depth[1]}_weights_tf_dim_ordering_tf_kernels{'' if top else '_notop'}.h5"
+        return PublishedFile(name, KERAS_RESNET_URL + name, "", KERAS_RESNET_MD5[int(depth[1])][0 if top else 1])
+    keras = [f"resnet{d}_keras" for d in KERAS_RESNET_MD5]
     raise UserError(f"no published ImageNet weights for {model_name!r}; they exist for "
-                    f"{', '.join(sorted([*TORCHVISION_FILES, 'mobilenet']))}")
+                    f"{', '.join(sorted([*TORCHVISION_FILES, 'mobilenet', *keras]))}")
 
 
 def weights_folder() -> Path | None:
@@ -130,11 +145,20 @@ def find_weights(name_or_path: str | os.PathLike, *, model_name: str | None = No
 
 
 def _sha256_ok(path: Path, f: PublishedFile) -> tuple[bool, str]:
+    """Whether `path` is the published file: its SHA-256 prefix (torchvision) or MD5 (Keras's ResNets)."""
     from ..data.download import md5sum
+    if f.md5:
+        digest = md5sum(path, "md5")
+        return digest == f.md5, digest
     if not f.sha256_prefix:
         return True, ""
     digest = md5sum(path, "sha256")
     return digest.startswith(f.sha256_prefix), digest
+
+
+def _checksum(f: PublishedFile) -> tuple[str, str]:
+    """('SHA-256', 'beginning f37072fd') or ('MD5', '2cb95161...'), for messages."""
+    return ("MD5", f.md5) if f.md5 else ("SHA-256", f"beginning {f.sha256_prefix}")
 
 
 def _published(f: PublishedFile, folder: Path | None) -> Path:
@@ -143,8 +167,8 @@ def _published(f: PublishedFile, folder: Path | None) -> Path:
         given = folder / f.name
         ok, digest = _sha256_ok(given, f)
         if not ok:
-            raise UserError(f"{given} is not the published {f.name}: its SHA-256 {digest[:16]}... does not begin "
-                            f"with {f.sha256_prefix}; it is damaged or another file")
+            raise UserError(f"{given} is not the published {f.name}: its {_checksum(f)[0]} {digest[:16]}... is not "
+                            f"the published {_checksum(f)[1]}; it is damaged or another file")
         return given
     cache = data_home() / "weights"
     path = cache / f.name
@@ -153,8 +177,8 @@ def _published(f: PublishedFile, folder: Path | None) -> Path:
         ok, digest = _sha256_ok(path, f)
         if ok:
             return path
-        moved = move_aside(path, f"the cached {path} is not the published {f.name} (its SHA-256 does not begin "
-                                 f"with {f.sha256_prefix})", digest)
+        moved = move_aside(path, f"the cached {path} is not the published {f.name} (its {_checksum(f)[0]} is not "
+                                 f"the published {_checksum(f)[1]})", digest)
     mirror = os.environ.get("CLASSICNETS_MIRROR")
     url = f"{mirror.rstrip('/')}/{f.name}" if mirror else f.url
     put = (f"put them in $CLASSICNETS_WEIGHTS ({folder})" if folder else
@@ -175,8 +199,8 @@ def _published(f: PublishedFile, folder: Path | None) -> Path:
     ok, digest = _sha256_ok(path, f)
     if not ok:
         bad = move_aside(path, f"the download of {f.name} is not the published file", digest)
-        raise UserError(f"the download of {f.name} from {url} does not match its published checksum (SHA-256 "
-                        f"beginning {f.sha256_prefix}); it was moved to {bad}"
+        raise UserError(f"the download of {f.name} from {url} does not match its published checksum ("
+                        f"{_checksum(f)[0]} {_checksum(f)[1]}); it was moved to {bad}"
                         + (f" (an older damaged copy is {moved})" if moved else "") + "; try again")
     return path
 
@@ -193,19 +217,32 @@ class _Source:
 
 
 def _format_of(path: Path) -> str:
+    """'safetensors', 'pytorch', 'keras' (HDF5) or 'keras-archive' (.keras), told by content; a file named
+    .safetensors is one (so a damaged one is called damaged, not read as a pickle whose first byte it shares)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(9)
     except OSError as e:
         raise UserError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    if path.suffix == ".safetensors":
+        return "safetensors"
     if head[:8] == HDF5_MAGIC:
         return "keras"
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch.save's zip, or its legacy pickle stream
-        return "pytorch"
+    if head[:4] == b"PK\x03\x04":  # a zip: torch.save's, or a Keras 3 archive
+        import zipfile
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return "pytorch"  # torch.load says what is wrong with it
+        # a .keras archive holds config.json and model.weights.h5 (its reader says which one is missing)
+        return "keras-archive" if {"config.json", "model.weights.h5"} & names else "pytorch"
     if len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < path.stat().st_size:
         return "safetensors"
-    raise UserError(f"{path} is not a weights file this tool reads: safetensors, a PyTorch state dict (.pth) "
-                    f"or a Keras HDF5 file (.h5)")
+    if head[:2] == b"\x80\x02":  # torch.save's legacy format: a pickle (protocol 2) of its magic number
+        return "pytorch"
+    raise UserError(f"{path} is not a weights file this tool reads: safetensors, a PyTorch state dict (.pth), "
+                    f"a Keras HDF5 file (.h5, .weights.h5) or a Keras archive (.keras)")
 
 
 def _read_safetensors(path: Path) -> _Source:
@@ -229,12 +266,16 @@ def _read_safetensors(path: Path) -> _Source:
 def _read_pytorch(path: Path, model_keys: set[str], model_name: str) -> _Source:
     import pickle
     import zipfile
+
+    from safetensors import (
+        SafetensorError,  # torch.load hands some files to safetensors
+    )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refuses anything but tensors and plain containers
         raise UserError(f"{path} holds more than tensors, which this tool never unpickles "
                         f"({str(e).splitlines()[0][:160]}); save a state dict (model.state_dict())") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, SafetensorError) as e:
         raise UserError(f"weights file {path} is damaged or truncated ({str(e).splitlines()[0][:160]})") from None
     for wrapper in ("state_dict", "model"):  # a training checkpoint that wraps its state dict
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
@@ -290,78 +331,13 @@ TORCHVISION_NAMES: dict[str, list[tuple[str, str | Callable[[re.Match], str]]]] 
 }
 
 
-# Keras MobileNet layer -> the zoo's module, and a Keras weight's role -> the PyTorch name
-_KERAS_LAYER = [
-    (r"^conv1$", lambda m: "features.0.0"), (r"^conv1_bn$", lambda m: "features.0.1"),
-    (r"^conv_(dw|pw)_(\d+)$", lambda m: f"features.{m[2]}.{'depthwise' if m[1] == 'dw' else 'pointwise'}.0"),
-    (r"^conv_(dw|pw)_(\d+)_bn$", lambda m: f"features.{m[2]}.{'depthwise' if m[1] == 'dw' else 'pointwise'}.1"),
-    (r"^conv_preds$", lambda m: "head.3"),
-]
-_BN_ROLES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
-
-
-def _keras_module(layer: str) -> str | None:
-    for pattern, to in _KERAS_LAYER:
-        m = re.match(pattern, layer)
-        if m:
-            return to(m)
-    return None
-
-
-def _h5_names(group, attr: str) -> list[str]:
-    """A Keras string-list attribute, which Keras splits into attr0, attr1... when it is large."""
-    values = list(group.attrs[attr]) if attr in group.attrs else [
-        v for i in range(10_000) if f"{attr}{i}" in group.attrs for v in group.attrs[f"{attr}{i}"]]
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _read_keras(path: Path, model_name: str) -> _Source:
-    import h5py
-    if _family(model_name) != "mobilenet":
-        raise UserError(f"Keras weight files are read for mobilenet only, not {model_name!r}")
-    tensors: dict[str, torch.Tensor] = {}
-    names: dict[str, str] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f  # model.save() nests the weights
-            layers = _h5_names(root, "layer_names")
-            if not layers:
-                raise UserError(f"{path} is not a Keras weights file of the HDF5 layout Keras 2 writes (no "
-                                f"'layer_names'); from Keras 3 save with model.save('x.h5'), not save_weights")
-            for layer in layers:
-                weights = _h5_names(root[layer], "weight_names") if layer in root else []
-                if not weights:
-                    continue
-                module = _keras_module(layer)
-                if module is None:
-                    raise UserError(f"layer {layer!r} of {path.name} is not a MobileNet layer; the file holds "
-                                    f"another architecture")
-                for w in weights:
-                    key, value = _keras_tensor(module, w, np.asarray(root[layer][w]))
-                    tensors[key], names[key] = value, w  # its name includes the layer's
-    except (OSError, KeyError) as e:
-        raise UserError(f"weights file {path} is damaged or truncated ({str(e).splitlines()[0][:160]})") from None
-    return _Source("keras", tensors, names, HALF_NORMALIZATION)
-
-
-def _keras_tensor(module: str, weight: str, a: np.ndarray) -> tuple[str, torch.Tensor]:
-    """A Keras weight in PyTorch's layout under its zoo name: Conv2D kernels (kh, kw, in, out) ->
-    (out, in, kh, kw); DepthwiseConv2D (kh, kw, in, 1) -> (in, 1, kh, kw); conv_preds's 1x1 kernel
-    (1, 1, in, classes) -> the dense layer's (classes, in)."""
-    role = weight.split("/")[-1].split(":")[0]  # 'conv_dw_1/depthwise_kernel:0' (Keras 2), 'conv1/kernel' (3)
-    if role in _BN_ROLES:
-        return f"{module}.{_BN_ROLES[role]}", torch.from_numpy(a.copy())
-    if role == "bias":
-        return f"{module}.bias", torch.from_numpy(a.copy())
-    if role in ("kernel", "depthwise_kernel") and a.ndim == 4:
-        if module == "head.3":
-            a = a[0, 0].T                                    # (classes, in)
-        elif ".depthwise." in module:
-            a = a.transpose(2, 3, 0, 1)                      # (in, 1, kh, kw)
-        else:
-            a = a.transpose(3, 2, 0, 1)                      # (out, in, kh, kw)
-        return f"{module}.weight", torch.from_numpy(np.ascontiguousarray(a))
-    raise UserError(f"Keras weight {weight!r} (shape {a.shape}) is not one a MobileNet layer has")
+def _read_keras(path: Path, model: nn.Module, model_name: str, kind: str,
+                input_shape: Sequence[int] | None) -> _Source:
+    from .keras import read_keras
+    src = read_keras(path, model, model_name, hdf5=kind == "keras",
+                     input_shape=tuple(input_shape) if input_shape else None)
+    fmt = {"Keras 2": "keras", "Keras 3": "keras3", "Keras 3 archive": "keras-archive"}[src.format]
+    return _Source(fmt, src.tensors, src.names, src.preprocessing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +349,7 @@ class LoadReport:
     file's were left out and why, which of the model's kept their fresh initialisation."""
 
     path: Path
-    format: str                                    # safetensors, pytorch, torchvision or keras
+    format: str                                    # safetensors, pytorch, torchvision, keras (Keras 2 HDF5), keras3 or keras-archive
     loaded: list[str] = field(default_factory=list)                # the model's tensors set from the file
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (the file's tensor, why it is not used)
     missing: list[str] = field(default_factory=list)               # the model's tensors left as initialised
@@ -408,13 +384,15 @@ def _shape(t: torch.Tensor) -> str:
 
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike, *, model_name: str,
-                    strict_head: bool = False) -> LoadReport:
+                    strict_head: bool = False, input_shape: Sequence[int] | None = None) -> LoadReport:
     """Load the weights file (or classicnets run directory) `path` into `model`, built as the zoo's
     `model_name`, in place, and say what was loaded.
 
     The base must match tensor for tensor; the head may not (another number of classes, no head, no
     auxiliary classifiers): its tensors that match load, the others keep their initialisation and are
     reported, or with `strict_head` raise. Nothing is assigned unless every check passes.
+    `input_shape` (C, H, W), what the model was built for, is needed only by Keras files of models whose
+    dense layer follows Flatten, to reorder its rows, where the model was built for a non-square input.
     """
     path = Path(path)
     if path.is_dir():
@@ -425,8 +403,8 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, *, model_name: st
         raise UserError(f"weights file {path} does not exist")
     state = model.state_dict()
     kind = _format_of(path)
-    source = (_read_keras(path, model_name) if kind == "keras" else _read_safetensors(path)
-              if kind == "safetensors" else _read_pytorch(path, set(state), model_name))
+    source = (_read_keras(path, model, model_name, kind, input_shape) if kind.startswith("keras")
+              else _read_safetensors(path) if kind == "safetensors" else _read_pytorch(path, set(state), model_name))
     file_name = path.name
     heads = _head_prefixes(model)
     new: dict[str, torch.Tensor] = {}

@@ -80,7 +80,7 @@ def create(name: str, seed: int | None = None, **kwargs: Any) -> nn.Module:
         raise UserError(f"cannot build {name!r} with {kwargs}: {detail.rstrip('.')}.") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parameter_count(name: str) -> int:
     """Total parameters of `name` with its default options, counted as `num_params` is (Keras
     convention: BatchNorm statistics included; recurrent layers with PyTorch's two biases, as in

@@ -47,6 +47,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
     normalize: Literal["standardize", "scale", "max", "pixel"] = "standardize"  # images, statistics of the training split: per-channel mean/std; scale to [0, 1] (x/255); divide by the largest value; or the ResNet chapter's global mean and per-pixel std
+    test_normalize: Literal["train", "own", "raw"] = "train"  # images: the test split normalised with the training split's statistics; with its own, computed as --normalize computes them (the ResNet chapter's code, 001 L158-167); or not at all, raw values (the CIFAR dropout chapter's code, 002 L123, divides X_test by the maximum of the already divided X_train, 1.0)
     checkpoint_every: int = 0         # optimizer steps between checkpoints inside an epoch (counted from the run's start); 0: at epoch ends only
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss: stop the run at that step, or skip the step (no update) and count it
     sync_bn: bool = False             # data parallel: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only); no effect in one process

@@ -187,7 +187,9 @@ def Bidirectional(layer: Recurrent, merge_mode: MergeMode = "concat") -> Recurre
 
 class Embedding(nn.Embedding):
     """Keras `Embedding(num_words, dim)`: (batch, time) ids -> (batch, time, dim), initialised
-    uniformly in [-0.05, 0.05]; id 0 is padding (its row stays zero and gets no gradient)."""
+    uniformly in [-0.05, 0.05]. With `padding_idx=0` (the default) id 0 is padding: its row stays
+    zero and gets no gradient. Keras's own (`mask_zero=False`, the course's) trains row 0 like any
+    other: `padding_idx=None`."""
 
     def __init__(self, num_words: int, dim: int, padding_idx: int | None = 0):
         super().__init__(num_words, dim, padding_idx=padding_idx)

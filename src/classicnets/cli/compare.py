@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
     c = sub.add_parser("compare", help="one row per run: accuracy, parameters, time, the course's figure",
                        description="Compare runs: one row per run directory (a DIR means every run one or two "
                        "levels below it; default: runs). Interrupted, resumed and damaged runs are listed "
-                       "with their status.")
+                       "with their status. A recipe's run is set beside the course's figure like with like: "
+                       "'diff' is the run's best epoch minus the course's where the course quotes its best "
+                       "epoch ('best val'), else the run's last epoch (or test score) minus the course's figure.")
     c.add_argument("runs", nargs="*", metavar="RUN|DIR", help="run directories, or directories holding them")
     c.add_argument("--sort", metavar="COLUMN", help="order by a column: run, model, data, params, epochs, time, "
                    "best_val, best_epoch, test, course, diff, status, or any --csv field; runs without a "

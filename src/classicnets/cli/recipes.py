@@ -27,8 +27,9 @@ def run(a: argparse.Namespace) -> int:
     table.add_column("model", overflow="fold")
     table.add_column("data", overflow="fold")
     table.add_column("epochs", justify="right")
+    table.add_column("Keras-literal", overflow="fold")
     table.add_column("the course's result", min_width=22)
     for r in recipes:
-        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.figure.describe())
+        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.fidelity_brief(), r.figure.describe())
     Console().print(table)
     return 0

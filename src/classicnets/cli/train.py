@@ -137,9 +137,10 @@ def _train(a: argparse.Namespace) -> int:
         log(f"Training {p.config.model} on {p.config.data} ({p.device}); run directory {run}")
         if provenance is not None:
             changed = ", ".join(f"{k} {v['recipe']} -> {v['now']}" for k, v in provenance["overridden"].items())
-            from ..recipes import CourseFigure
+            from ..recipes import CourseFigure, get_recipe
+            fidelity = get_recipe(provenance["name"]).fidelity(p.config)
             log(f"Recipe {provenance['name']} (course: {CourseFigure(**provenance['course']).describe()})"
-                + (f"; overridden: {changed}" if changed else ""))
+                + (f"; overridden: {changed}" if changed else "") + (f"; {fidelity}" if fidelity else ""))
         log(f"Settings: {describe_settings(p.config, p.data)}")
 
     if a.resume:

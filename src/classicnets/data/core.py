@@ -191,6 +191,17 @@ class Dataset:
         None for token ids and sequences, which are fed as they are."""
         return Normalization.for_images(self.train.x, self.max_value, mode) if self.kind == "image" else None
 
+    def test_normalization(self, train: Normalization | None, mode: Literal["standardize", "scale", "max", "pixel"],
+                           test_mode: Literal["train", "own", "raw"]) -> Normalization | None:
+        """The test split's normalisation: the training split's (`train`; test_mode 'train'), the test
+        split's own statistics computed as `mode` computes the training split's ('own'), or none, raw
+        values ('raw'). The last two read the course's code literally (`TrainConfig.test_normalize`)."""
+        if test_mode == "train" or self.kind != "image" or self.test is None:
+            return train
+        if test_mode == "own":
+            return Normalization.for_images(self.test.x, self.max_value, mode)
+        return Normalization.identity(self.test.x.shape[1])
+
     def split(self, name: str) -> Split:
         s = getattr(self, name, None) if name in ("train", "val", "test") else None
         if s is None:

@@ -6,6 +6,11 @@ each taken from the text; where the text is silent, the recipe uses what Keras 2
 then (`KERAS_TRAIN`, `KERAS_AUGMENT`) and says so in its notes. `CourseFigure` is the course's
 reported number with the sentence or printed line it comes from, so a run can be set beside it.
 
+Keras's literal behaviours (`KERAS_LITERAL`: its initial weights, BatchNorm momentum, trainable
+padding row, a bare Dense(1) read as a probability, the course's own test-set normalisation) are
+ordinary options. A recipe sets the ones that are harmless, and names in `keras_off` the ones it
+leaves off, with their literal value, its notes saying why; `Recipe.fidelity` says which is which.
+
     classicnets recipes                        # the list
     classicnets train --recipe resnet_mini_cifar10 [--epochs 5 ...]   # options override the recipe
 """
@@ -28,6 +33,17 @@ KERAS_TRAIN: dict[str, Any] = dict(schedule="constant", momentum=0.0, nesterov=F
                                    decay=0.0, label_smoothing=0.0, val_split=0.0, val_split_mode="last",
                                    validate_on="val", normalize="scale", early_stopping=0, keep_best=False)
 KERAS_AUGMENT: dict[str, Any] = dict(fill_mode="nearest")
+
+# The Keras-literal settings (flat keys as `Recipe.settings` has them: "arg." for a model option),
+# what each is called, and its literal value where it has one value (see `zoo.keras_literal`);
+# test_normalize's literal value is each course text's own ('own' or 'raw').
+KERAS_LITERAL: dict[str, tuple[str, Any]] = {
+    "arg.init": ("initial weights", "keras"),
+    "arg.bn_momentum": ("BatchNorm momentum 0.99", 0.01),
+    "arg.pad_row": ("trainable embedding row 0", "trainable"),
+    "arg.output": ("Dense(1) read as a probability", "probability"),
+    "test_normalize": ("test-set normalisation", None),
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +72,29 @@ class CourseFigure:
             return f"best {value}" + (f" at epoch {self.epochs}" if self.epochs else "")
         return value + (f" after {self.epochs} epochs" if self.epochs else "")
 
+    def run_value(self, series: list | None, results: dict[str, Any]) -> tuple[float | None, int | None]:
+        """(the run's value to set beside this figure, its epoch): like with like. A test figure comes
+        from `results`; otherwise from `series`, the run's per-epoch values of `metric` (None or NaN
+        where an epoch has none): its best epoch's where the course quotes its best epoch
+        (`best=True`: highest accuracy, lowest loss), else its last epoch's."""
+        if self.metric.startswith("test_"):
+            return (float(results[self.metric]), None) if _number(results.get(self.metric)) else (None, None)
+        series = list(series or [])
+        if not self.best:
+            return (float(series[-1]), len(series)) if series and _number(series[-1]) else (None, None)
+        scored = [(float(v), epoch) for epoch, v in enumerate(series, 1) if _number(v)]
+        if not scored:
+            return None, None
+        sign = 1 if self.metric.endswith("acc") else -1
+        return max(scored, key=lambda t: (sign * t[0], -t[1]))  # the first epoch reaching the best
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _number(v: Any) -> bool:
+    """Whether `v` is a finite number (metrics.csv and results.json may hold None, NaN or damage)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
 
 
 def _metric_label(metric: str) -> str:
@@ -79,6 +116,7 @@ class Recipe:
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields the course sets
     transfer: dict[str, Any] = field(default_factory=dict)  # TransferConfig fields (weights, head, freeze...)
     notes: str = ""                             # what the text leaves to Keras's defaults, and deviations
+    keras_off: dict[str, Any] = field(default_factory=dict)  # KERAS_LITERAL settings left off: {key: literal value}
 
     def settings(self) -> dict[str, Any]:
         """Every setting the recipe fixes, flat: model, data, their options, training and augmentation."""
@@ -90,6 +128,35 @@ class Recipe:
             out.update({**KERAS_AUGMENT, **self.augment})
         out.update(self.transfer)
         return out
+
+    def keras_literal(self, cfg=None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """({setting: literal value} run, {setting: literal value} left off) of Keras's literal behaviours
+        (`KERAS_LITERAL`) that apply to this recipe: those it sets, and those in `keras_off`. With `cfg`, a
+        run's `RunConfig`, the run's own settings (the recipe with its overrides) decide what is run."""
+        fixed = self.settings()
+        applies = {k: v for k, (_, v) in KERAS_LITERAL.items() if v is not None and fixed.get(k) == v}
+        applies.update(self.keras_off)
+        now = fixed if cfg is None else {**{f"arg.{k}": v for k, v in cfg.model_args.items()},
+                                         **dataclasses.asdict(cfg.train)}
+        on = {k: v for k, v in applies.items() if now.get(k) == v}
+        return on, {k: v for k, v in applies.items() if k not in on}
+
+    def fidelity(self, cfg=None) -> str:
+        """The recipe's (or, with `cfg`, a run's) Keras fidelity in words, with the option that turns on
+        each behaviour left off: 'Keras-literal: initial weights, BatchNorm momentum 0.99; left off:
+        test-set normalisation (--test-normalize own)'; empty for a recipe none applies to."""
+        on, off = self.keras_literal(cfg)
+        parts = [f"Keras-literal: {', '.join(KERAS_LITERAL[k][0] for k in on)}"] if on else []
+        if off:
+            parts.append("left off: " + ", ".join(f"{KERAS_LITERAL[k][0]} ({_option(k, v)})" for k, v in off.items()))
+        return "; ".join(parts)
+
+    def fidelity_brief(self) -> str:
+        """For the `recipes` table: 'yes', 'but not test-set normalisation', or '-' where none applies."""
+        on, off = self.keras_literal()
+        if off:
+            return "but not " + ", ".join(KERAS_LITERAL[k][0] for k in off)
+        return "yes" if on else "-"
 
     def run_config(self):
         """The recipe as a `RunConfig` (validated)."""
@@ -177,8 +244,11 @@ def markdown() -> str:
              "Generated by `python -m classicnets.recipes > docs/recipes.md`; `tests/test_docs.py` checks it is",
              "current. Each recipe takes its settings from the course text named in its source; where the",
              "text is silent it uses Keras 2's defaults of the time (constant learning rate, no validation unless",
-             "asked, `validation_split` taking the last fraction of the arrays, `fill_mode='nearest'`). Any option",
-             "given with `--recipe` overrides the recipe's value, and the run records which.", ""]
+             "asked, `validation_split` taking the last fraction of the arrays, `fill_mode='nearest'`). Networks",
+             "built from Keras code start from Keras's initial weights; each recipe's \"Keras fidelity\" line names",
+             "the other Keras behaviours it reproduces and those it leaves off, with the option that turns each on",
+             "(the notes say why). Any option given with `--recipe` overrides the recipe's value, and the run",
+             "records which.", ""]
     for r in list_recipes():
         lines += [f"## `{r.name}`: {r.title}", "",
                   "```bash", f"classicnets train --recipe {r.name}", "```", "",
@@ -191,10 +261,19 @@ def markdown() -> str:
             lines.append(f"- transfer: {_kv(r.transfer)}")
         lines += [f"- the course: **{r.figure.describe()}** — “{r.figure.quote}” ({r.figure.source})",
                   f"- source: {r.source}"]
+        if r.fidelity():
+            lines.append(f"- Keras fidelity: {r.fidelity()}")
         if r.notes:
             lines.append(f"- notes: {r.notes}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _option(key: str, value: Any) -> str:
+    """The command-line option giving a flat setting: '--arg output=probability', '--test-normalize own'."""
+    if key.startswith("arg."):
+        return f"--arg {key[4:]}={value}"
+    return f"--{key.replace('_', '-')} {value}"
 
 
 def _kv(d: dict[str, Any]) -> str:

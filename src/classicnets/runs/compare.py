@@ -54,7 +54,8 @@ class RunRow:
     course_metric: str | None = None      # the metric the course quotes: val_acc, test_acc, loss...
     course_value: float | None = None
     course_epochs: int | None = None      # epochs the course trained for its figure
-    run_value: float | None = None        # the run's final value of course_metric
+    course_best: bool | None = None       # the course quotes its best epoch (else its last)
+    run_value: float | None = None        # the run's value of course_metric, like the course's: best or last epoch
     diff: float | None = None             # run_value - course_value
     resumed: int = 0                      # times the run was resumed
     problems: list[str] = field(default_factory=list)
@@ -183,10 +184,6 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _final(values: list[float | None] | None) -> float | None:
-    return _number(values[-1]) if values else None
-
-
 def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     """One run directory's row. Never raises for what it finds there: problems become `problems`."""
     path = Path(path)
@@ -275,12 +272,19 @@ def _course(row: RunRow, results: dict[str, Any], curves: dict[str, list]) -> No
             and _number(course.get("value")) is not None):
         row.problems.append(f"{record.RESULTS} has a course entry without a metric name and a number")
         return
+    from ..recipes import CourseFigure
+
     metric = row.course_metric = course["metric"]
     row.course_value = _number(course["value"])
     row.course_epochs = _count(course.get("epochs"))
-    # the run's final value: test figures from results.json, the others from the last epoch
-    row.run_value = _number(results.get(metric)) if metric.startswith("test_") or metric not in curves \
-        else _final(curves.get(metric))
+    row.course_best = course.get("best") is True
+    # like with like: test figures from results.json, the others from metrics.csv, the run's best epoch
+    # where the course quotes its best, else its last (as `train`'s last line compares them)
+    if metric.startswith("test_") or metric not in curves:
+        row.run_value = _number(results.get(metric))
+    else:
+        figure = CourseFigure(metric, row.course_value, row.course_epochs, "", "", best=row.course_best)
+        row.run_value = figure.run_value(curves[metric], {})[0]
     if row.run_value is not None:
         row.diff = row.run_value - row.course_value
 
@@ -362,7 +366,7 @@ def table_cells(r: RunRow) -> list[str]:
     if r.diff is not None:
         diff = f"{100 * r.diff:+.1f}" if is_accuracy(r.course_metric) else f"{r.diff:+.3g}"
     course = "-" if r.course_value is None else \
-        f"{format_metric(r.course_metric, r.course_value)}\n{_short_metric(r.course_metric)}"
+        f"{format_metric(r.course_metric, r.course_value)}\n{'best ' if r.course_best else ''}{_short_metric(r.course_metric)}"
     time = format_duration(r.wall_time_s)
     epochs = f"{'-' if r.epochs is None else r.epochs}/{'-' if r.epochs_planned is None else r.epochs_planned}"
     return [
@@ -411,8 +415,9 @@ def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, widt
     while lines and not lines[-1]:
         lines.pop()
     maps = any(r.test_map50 is not None or r.best_val_map50 is not None for r in rows)
-    notes = [("accuracies and mAPs" if maps else "accuracies") + " in %" + (", diff in points: the run's final value minus the course's figure"
-                                  if any(r.diff is not None for r in rows) else "")]
+    notes = [("accuracies and mAPs" if maps else "accuracies") + " in %" + (
+        ", diff in points: the run's value minus the course's, like with like (the run's best epoch where the "
+        "course quotes its best, 'best val', else its last epoch)" if any(r.diff is not None for r in rows) else "")]
     if any(r.wall_time_source == "file times" for r in rows):
         notes.append("~time: estimated from file times (config.json to the last metrics.csv write)")
     notes += [f"{r.run}: {p}" for r in rows for p in r.problems]

@@ -287,6 +287,9 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
     else:
         val = "validate on the data set's validation split"
     parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val, f"normalize {t.normalize}"]
+    if t.test_normalize != "train":
+        parts.append("the test split normalised " + ("with its own statistics" if t.test_normalize == "own"
+                                                     else "not at all (raw values)"))
     if t.label_smoothing:
         parts.append(f"label smoothing {t.label_smoothing:g}")
     if t.clip_norm:
@@ -319,25 +322,18 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
 
 def course_comparison(course: dict[str, Any], history, results: dict[str, Any]) -> tuple[str, float | None]:
     """("course: 89.95% val after 50 epochs · this run: 90.12% val after 50 epochs", run's value) for a
-    recipe's `CourseFigure` (as a dict) and a finished run."""
+    recipe's `CourseFigure` (as a dict) and a finished run: like with like (`CourseFigure.run_value`),
+    the run's best epoch beside a course's best, its last beside a course's last."""
     from ..recipes import CourseFigure
 
     fig = CourseFigure(**course)
-    metric = fig.metric
-    series = history.history.get(metric) if history is not None else None
-    value = None
-    if metric.startswith("test_"):
-        value = results.get(metric)
-    elif series:
-        finite = [v for v in series if v == v]
-        if finite:
-            value = (max(finite) if metric.endswith("acc") else min(finite)) if fig.best else series[-1]
-    epochs = len(history.epoch) if history is not None else results.get("epochs")
+    series = history.history.get(fig.metric) if history is not None else None
+    value, epoch = fig.run_value(series, results)
     if value is None:
         mine = "no value to compare"
     else:
-        at = (series.index(value) + 1) if fig.best and series else epochs
-        mine = CourseFigure(metric, value, at, "", "", best=fig.best).describe()
+        at = epoch if fig.best else (len(history.epoch) if history is not None else results.get("epochs"))
+        mine = CourseFigure(fig.metric, value, at, "", "", best=fig.best).describe()
     return f"course: {fig.describe()} · this run: {mine}", value
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from .. import testhooks
 from ..config import TrainConfig
 from ..data.augment import AugmentConfig, Augmenter
-from ..data.core import BatchLoader, Normalization, Split, Task, check_finite
+from ..data.core import BatchLoader, Dataset, Normalization, Split, Task, check_finite
 from ..errors import UserError
 from ..recurrent import is_recurrent
 from .callbacks import Callback, EarlyStopping, KeepBest, Meter
@@ -79,7 +79,7 @@ def batch_loaders(trainer: Trainer, train: Split, val: Split | None) -> tuple[Ba
     if val is None:
         return train_loader, None
     return train_loader, BatchLoader(trainer.strategy.shard(val), cfg.eval_batch_size, device=trainer.device,
-                                     normalization=trainer.normalization)
+                                     normalization=trainer.val_normalization or trainer.normalization)
 
 
 def model_loss(trainer: Trainer, xb, yb, loss_fn) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
@@ -113,8 +113,10 @@ class Trainer:
 
     def __init__(self, model: nn.Module, train: Split, val: Split | None, config: TrainConfig,
                  normalization: Normalization | None, augment: AugmentConfig | None,
-                 callbacks: list[Callback], task: Task | str = "multiclass", *, hooks: Hooks = Hooks()):
+                 callbacks: list[Callback], task: Task | str = "multiclass", *, hooks: Hooks = Hooks(),
+                 val_normalization: Normalization | None = None):
         self.config = cfg = config
+        self.val_normalization = val_normalization  # the validation split's, where it is not the training one's
         self.device = resolve_device(cfg.device)
         self.strategy = strategy()            # one process, or this one's place among several
         self.is_main = self.strategy.is_main  # rank 0 writes files and shows progress
@@ -440,6 +442,9 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
         raise UserError(f"monitoring {config.monitor} needs validation data; "
                         f"set val_split or monitor 'loss'")
     normalization = normalization or default_normalization(data, config.normalize)
+    val_normalization = None  # validating on the test split read literally (`config.test_normalize`)
+    if config.validate_on == "test" and validation_data is None and isinstance(data, Dataset):
+        val_normalization = data.test_normalization(normalization, config.normalize, config.test_normalize)
     task = task or task_of(data)
     if config.monitor == "val_map50" and (config.early_stopping or config.keep_best):
         raise UserError("--monitor val_map50 is the mAP of a detection run; a classifier monitors val_loss, "
@@ -448,8 +453,8 @@ def fit(model: nn.Module, data: DataLike, config: TrainConfig | None = None, *,
         raise UserError("a regression task has no accuracy to monitor; use --monitor val_loss or loss")
     torch.manual_seed(config.seed)  # weights are initialised by the caller, dropout draws from here
     stopping = with_stopping(callbacks, config, higher_is_better=config.monitor.endswith("acc"))
-    return run_trainer(Trainer(model, train, val, config, normalization, augment, stopping, task), resume,
-                       normalization)
+    return run_trainer(Trainer(model, train, val, config, normalization, augment, stopping, task,
+                               val_normalization=val_normalization), resume, normalization)
 
 
 def with_stopping(callbacks, config: TrainConfig, *, higher_is_better: bool) -> list[Callback]:

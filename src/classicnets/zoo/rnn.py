@@ -10,7 +10,10 @@ sigmoid is left to the loss):
 - `imdb_lstm`, `imdb_gru`, `imdb_bilstm`: the same classifier with LSTM(32), GRU(32) and
   Bidirectional(LSTM(32)) (Chollet 2017, section 6.2, which the chapter follows).
 The RNN-dropout experiment of the chapter is `imdb_simple_rnn` with `dropout=0.2,
-recurrent_dropout=0.2`.
+recurrent_dropout=0.2`. The IMDB builders take `init="keras"` (the Dense head's glorot_uniform kernel
+and zero bias; the recurrent layers and the embedding start as Keras's in any case) and
+`pad_row="trainable"` (the embedding's row 0 trained like any other, as Keras's `mask_zero=False`);
+see `zoo.keras_literal`. Their defaults are PyTorch's; the recipes set Keras's.
 
 `simple_rnn`, `lstm`, `gru` are the same builders with free settings, by default for the generated
 adding problem (50 steps of 2 features, one output): they are the models of the long-range
@@ -27,6 +30,7 @@ from collections import OrderedDict
 from torch import nn
 
 from ..recurrent import Cell, Embedding, MergeMode, Recurrent
+from .keras_literal import initialise, padding_idx
 from .registry import register_builder
 
 NAMES = {"simple": "simple_rnn", "lstm": "lstm", "gru": "gru"}
@@ -36,18 +40,20 @@ COURSE = "the course (recurrent chapter); Chollet 2017, Deep Learning with Pytho
 def sequence_model(cell: Cell, *, num_words: int | None = None, embed_dim: int = 32, in_features: int = 1,
                    units: int = 32, layers: int = 1, bidirectional: bool = False,
                    merge_mode: MergeMode = "concat", dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                   num_classes: int = 1, per_step: bool = False, include_top: bool = True) -> nn.Sequential:
+                   num_classes: int = 1, per_step: bool = False, include_top: bool = True,
+                   init: str = "torch", pad_row: str = "zero") -> nn.Sequential:
     """[Embedding] -> `layers` recurrent layers -> [Dense(num_classes)], a Keras Sequential model.
 
     With `num_words` the input is (batch, time) word ids, else (batch, time, in_features) floats.
     `per_step=True` keeps every step's output (return_sequences on the last layer too), so the
-    dense layer makes one prediction per step (the copy task)."""
+    dense layer makes one prediction per step (the copy task). `init` and `pad_row`: see
+    `zoo.keras_literal`."""
     if layers < 1:
         raise ValueError(f"layers must be at least 1; got {layers}")
     mods: OrderedDict[str, nn.Module] = OrderedDict()
     width = in_features
     if num_words:
-        mods["embedding"] = Embedding(num_words, embed_dim)
+        mods["embedding"] = Embedding(num_words, embed_dim, padding_idx=padding_idx(pad_row))
         width = embed_dim
     for i in range(layers):
         layer = Recurrent(cell, width, units, return_sequences=per_step or i < layers - 1,
@@ -58,7 +64,7 @@ def sequence_model(cell: Cell, *, num_words: int | None = None, embed_dim: int =
         width = layer.out_features
     if include_top:
         mods["dense"] = nn.Linear(width, num_classes)
-    return nn.Sequential(mods)
+    return initialise(nn.Sequential(mods), init)  # recurrent layers keep their own (Keras's) initialisation
 
 
 def _generic(cell: Cell):
@@ -94,11 +100,11 @@ register_builder(
 def _imdb(cell: Cell, *, layers: int = 1, bidirectional: bool = False):
     def build(num_words: int = 10000, embed_dim: int = 32, units: int = 32, merge_mode: MergeMode = "concat",
               dropout: float = 0.0, recurrent_dropout: float = 0.0, num_classes: int = 1,
-              include_top: bool = True) -> nn.Sequential:
+              include_top: bool = True, init: str = "torch", pad_row: str = "zero") -> nn.Sequential:
         return sequence_model(cell, num_words=num_words, embed_dim=embed_dim, units=units, layers=layers,
                               bidirectional=bidirectional, merge_mode=merge_mode, dropout=dropout,
                               recurrent_dropout=recurrent_dropout, num_classes=num_classes,
-                              include_top=include_top)
+                              include_top=include_top, init=init, pad_row=pad_row)
     return build
 
 

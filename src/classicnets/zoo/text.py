@@ -12,6 +12,13 @@
 
 PyTorch's Conv1d reads (batch, channels, time), so the embedding's (batch, time, dim) output is
 transposed once (`TimeToChannels`); output shapes in `summary` are channels first.
+
+The two Keras-born networks take `init="keras"` (glorot_uniform kernels, zero biases) and
+`pad_row="trainable"` (the embedding's row 0 trained, as Keras's `mask_zero=False`), and
+`imdb_conv1d` takes `output="probability"`: the course ends it with a bare Dense(1) under
+binary_crossentropy, which Keras reads as a clipped probability, not a logit (see
+`zoo.keras_literal`). Defaults are PyTorch's and the sensible reading; the recipes set Keras's.
+`kim_cnn` keeps its frozen zero row, as Kim's own code does (it resets the padding vector to zero).
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import torch
 from torch import nn
 
 from ..recurrent import Embedding, GlobalMaxPool1d, TimeToChannels
+from .keras_literal import initialise, output_layer, padding_idx
 from .registry import register_model
 
 COURSE = "the course (ConvNets part 1: 1D ConvNets); Chollet 2017, Deep Learning with Python, 6.4"
@@ -28,12 +36,16 @@ COURSE = "the course (ConvNets part 1: 1D ConvNets); Chollet 2017, Deep Learning
                 "global max pool, Dense(1)", paper=COURSE, year=2017, input_shape=(500,), input_dtype="long",
                 num_params=1_315_937, params_source="the course's Keras summary")
 def imdb_conv1d(num_words: int = 10000, embed_dim: int = 128, filters: int = 32, kernel_size: int = 7,
-                pool: int = 5, num_classes: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        Embedding(num_words, embed_dim), TimeToChannels(),
+                pool: int = 5, num_classes: int = 1, init: str = "torch", pad_row: str = "zero",
+                output: str = "logit") -> nn.Sequential:
+    head = output_layer(output)
+    if head and num_classes != 1:
+        raise ValueError(f"output='probability' reads one Dense(1) output as a probability; got {num_classes} outputs")
+    return initialise(nn.Sequential(
+        Embedding(num_words, embed_dim, padding_idx=padding_idx(pad_row)), TimeToChannels(),
         nn.Conv1d(embed_dim, filters, kernel_size), nn.ReLU(inplace=True), nn.MaxPool1d(pool),
         nn.Conv1d(filters, filters, kernel_size), nn.ReLU(inplace=True),
-        GlobalMaxPool1d(), nn.Linear(filters, num_classes))
+        GlobalMaxPool1d(), nn.Linear(filters, num_classes), *head), init)
 
 
 @register_model(description="older IMDB 1D ConvNet (Keras imdb_cnn example): 5,000 words, maxlen 100, two "
@@ -42,19 +54,20 @@ def imdb_conv1d(num_words: int = 10000, embed_dim: int = 128, filters: int = 32,
                 num_params=2_201_001,
                 params_source="5000*100 + (3*100*250+250) + (3*250*250+250) + (23*250*250+250) + 251")
 def imdb_cnn(num_words: int = 5000, input_size: int = 100, embed_dim: int = 100, filters: int = 250,
-             kernel_size: int = 3, hidden: int = 250, dropout: float = 0.25, num_classes: int = 1) -> nn.Sequential:
+             kernel_size: int = 3, hidden: int = 250, dropout: float = 0.25, num_classes: int = 1,
+             init: str = "torch", pad_row: str = "zero") -> nn.Sequential:
     length = input_size
     for _ in range(2):  # valid convolution, then pooling by 2
         length = (length - kernel_size + 1) // 2
     if length < 1:
         raise ValueError(f"reviews of {input_size} words are too short for two Conv1D({kernel_size}) + "
                          f"MaxPooling1D(2) stages; use input_size >= {2 * (kernel_size + 1) + kernel_size - 1}")
-    return nn.Sequential(
-        Embedding(num_words, embed_dim), nn.Dropout(dropout), TimeToChannels(),
+    return initialise(nn.Sequential(
+        Embedding(num_words, embed_dim, padding_idx=padding_idx(pad_row)), nn.Dropout(dropout), TimeToChannels(),
         nn.Conv1d(embed_dim, filters, kernel_size), nn.ReLU(inplace=True), nn.MaxPool1d(2),
         nn.Conv1d(filters, filters, kernel_size), nn.ReLU(inplace=True), nn.MaxPool1d(2),
         nn.Flatten(), nn.Linear(length * filters, hidden), nn.Dropout(dropout), nn.ReLU(inplace=True),
-        nn.Linear(hidden, num_classes))
+        nn.Linear(hidden, num_classes)), init)
 
 
 class KimCNN(nn.Module):

@@ -96,6 +96,9 @@ class Classification(Task):
         import torch
 
         _check_data(cfg, data, warn)
+        if cfg.train.test_normalize != "train" and (data.kind != "image" or cfg.transfer.enabled):
+            raise UserError(f"--test-normalize {cfg.train.test_normalize} reads the course's image code literally; "
+                            f"it applies to images trained from scratch, not to {'transferred weights' if data.kind == 'image' else data.kind}")
         model = self.build(cfg, data)
         normalization, record = data.normalization(cfg.train.normalize), {}
         if cfg.transfer.enabled:
@@ -134,15 +137,18 @@ class Classification(Task):
     def test(self, p, log):
         from ...train.evaluation import evaluate
 
-        test = evaluate(p.model, p.data, split="test", normalization=p.normalization,
-                        batch_size=p.config.train.eval_batch_size)
+        t = p.config.train
+        test = evaluate(p.model, p.data, split="test", batch_size=t.eval_batch_size,
+                        normalization=p.data.test_normalization(p.normalization, t.normalize, t.test_normalize))
         log(f"Test: {format_metrics(test)} ({len(p.data.test):,} samples)")
         return {f"test_{k}": v for k, v in test.items()}
 
     def evaluate(self, run, model, card, cfg, data, split, results, out):
         from ...train.evaluation import evaluate
 
-        scores = evaluate(model, data, split=split, normalization=card.norm, confusion=True, task=card.task)
+        norm = data.test_normalization(card.norm, cfg.train.normalize, cfg.train.test_normalize) \
+            if split == "test" else card.norm
+        scores = evaluate(model, data, split=split, normalization=norm, confusion=True, task=card.task)
         out(f"{split}: {format_metrics(scores)} ({len(data.split(split)):,} samples)")
         if isinstance(results.get("course"), dict):
             _print_course(results["course"], split, scores, out)

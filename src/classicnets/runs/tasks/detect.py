@@ -16,6 +16,9 @@ class Detection(Task):
         from ...train import distributed
 
         self._check_pairing(cfg, data)
+        if cfg.train.test_normalize != "train":
+            raise UserError("--test-normalize reads the course's image classifiers literally; a detection run "
+                            "normalises every split with the training split's statistics")
         tr = cfg.transfer
         if tr.head or tr.freeze or tr.unfreeze_top or tr.features:
             raise UserError("of the transfer learning options a detection model takes --weights (for its backbone); "

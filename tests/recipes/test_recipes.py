@@ -63,6 +63,19 @@ COURSE = {
 }
 
 
+# The Keras-literal model options each recipe must run (the course's Keras code: Conv/Dense start from
+# glorot_uniform and zero biases; BatchNormalization() momentum 0.99; Embedding without mask_zero), and
+# those it must leave off with their literal value. kim_cnn is Kim's network and mobilenet's weights are
+# ImageNet's: no Keras-literal model option applies to them.
+KERAS = {name: dict(init="keras") for name in COURSE}
+KERAS.update({name: dict(init="keras", pad_row="trainable") for name in COURSE if name.startswith("imdb_")})
+KERAS["resnet_mini_cifar10"] = dict(init="keras", bn_momentum=0.01)
+KERAS["imdb_kim_cnn"] = KERAS["mobilenet_cats_vs_dogs"] = {}
+KERAS_OFF = {"resnet_mini_cifar10": {"test_normalize": "own"},    # 001 L163-167: the test set's own statistics
+             "cifar10_dropout_cnn": {"test_normalize": "raw"},    # 002 L123: X_test / np.max(X_train) = X_test / 1.0
+             "imdb_conv1d": {"arg.output": "probability"}}        # 004 L651-656: Dense(1) under binary_crossentropy
+
+
 def test_every_recipe_is_checked_here_and_the_list_has_the_course_experiments():
     assert {r.name for r in list_recipes()} == set(COURSE)
 
@@ -225,6 +238,14 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
     assert record["recipe"]["overridden"]["epochs"] == {"recipe": course["epochs"], "now": 1}
     assert record["recipe"]["from_recipe"]["batch_size"] == course["batch"]
     assert "course" in result.results and result.results["course"]["quote"]
+    # Keras's literal behaviours: those the recipe runs reach the model and the record; the rest are named
+    assert {k: record["model_args"].get(k) for k in KERAS[name]} == KERAS[name]
+    assert recipe.keras_off == KERAS_OFF.get(name, {})
+    bns = [m for m in t.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {m.momentum for m in bns} <= {KERAS[name].get("bn_momentum", 0.1)}
+    for emb in (m for m in t.model.modules() if isinstance(m, torch.nn.Embedding)):
+        assert emb.padding_idx == (None if KERAS[name].get("pad_row") == "trainable" else 0)
+    assert record["train"]["test_normalize"] == "train"
 
     # optimizer
     cls, lr, extra = course["opt"]
@@ -282,6 +303,84 @@ def test_recipe_runs_on_its_stand_in_with_the_course_settings(name, server, monk
             assert getattr(aug.config, k) == pytest.approx(v) if isinstance(v, float) else getattr(aug.config, k) == v
     else:
         assert aug is None
+
+
+def test_fidelity_names_what_a_recipe_runs_and_what_it_leaves_off_with_the_option():
+    from classicnets.recipes import apply_overrides
+    r = get_recipe("resnet_mini_cifar10")
+    assert r.fidelity() == ("Keras-literal: initial weights, BatchNorm momentum 0.99; "
+                            "left off: test-set normalisation (--test-normalize own)")
+    assert r.fidelity_brief() == "but not test-set normalisation"
+    cfg, _ = apply_overrides(r, model_args={"init": "torch"}, train={"test_normalize": "own"})
+    assert r.fidelity(cfg) == ("Keras-literal: BatchNorm momentum 0.99, test-set normalisation; "
+                               "left off: initial weights (--arg init=keras)")
+    assert get_recipe("imdb_conv1d").fidelity().endswith("left off: Dense(1) read as a probability "
+                                                         "(--arg output=probability)")
+    assert get_recipe("imdb_kim_cnn").fidelity() == "" and get_recipe("imdb_kim_cnn").fidelity_brief() == "-"
+
+
+def test_kerass_probability_reading_gives_imdb_conv1d_no_gradient_at_the_recipes_seed():
+    """The imdb_conv1d note: the network's first outputs share a sign; with seed 0 all of them start below
+    Keras's clip at 1e-7, so the literal reading of its bare Dense(1) trains nothing at all (why the
+    recipe leaves it off). Reviews generated like Keras's: pre-padded, frequent words most common."""
+    from classicnets.zoo import create
+    g = torch.Generator().manual_seed(1)
+    ids = torch.zeros(64, 500, dtype=torch.long)
+    for i in range(64):
+        n = int(torch.randint(100, 500, (1,), generator=g))
+        ids[i, 500 - n:] = (torch.rand(n, generator=g) ** 3 * 9998).long() + 1
+    y = (torch.arange(64) % 2).float()
+    args = dict(get_recipe("imdb_conv1d").model_args, output="probability")
+    model = create("imdb_conv1d", seed=0, **args)
+    out = model[:-1](ids).squeeze(1)                            # the Dense(1)'s outputs, before Keras's reading
+    assert (out < 1e-7).all()
+    torch.nn.functional.binary_cross_entropy_with_logits(model(ids).squeeze(1), y).backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    logit = create("imdb_conv1d", seed=0, **get_recipe("imdb_conv1d").model_args)  # the recipe's reading
+    torch.nn.functional.binary_cross_entropy_with_logits(logit(ids).squeeze(1), y).backward()
+    assert logit[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["train", "own", "raw"])
+def test_test_normalize_reads_the_courses_test_set_normalisation(mode, tmp_path, cli):
+    """--test-normalize: the test split (and validation on it) normalised with the training split's
+    statistics, with its own (001 L158-167), or not at all (002 L123); the run's test score, and
+    `evaluate` on the test split later, use the same."""
+    from classicnets.config import RunConfig, TrainConfig
+    from classicnets.data import load_dataset
+    from classicnets.data.core import Normalization
+    from classicnets.runs.run import train_run
+    from classicnets.train.evaluation import evaluate
+
+    cfg = RunConfig(model="lenet", data="digits", train=TrainConfig(
+        epochs=2, validate_on="test", test_normalize=mode, compile="off"))
+    spy = Spy()
+    result = train_run(cfg, out=tmp_path / mode, callbacks=[spy], log=lambda s: None)
+    data = load_dataset("digits")
+    train_norm = Normalization.for_images(data.train.x, data.max_value, "standardize")
+    expected = {"train": train_norm, "own": Normalization.for_images(data.test.x, data.max_value, "standardize"),
+                "raw": Normalization.identity(1)}[mode]
+    scale, shift = expected.affine(torch.device("cpu"))
+    assert torch.allclose(spy.trainer.val_loader.scale, scale) and torch.allclose(spy.trainer.val_loader.shift, shift)
+    assert torch.allclose(spy.trainer.train_loader.scale, train_norm.affine(torch.device("cpu"))[0])  # training: always its own
+    test = evaluate(spy.trainer.model, data, split="test", normalization=expected)
+    assert result.results["test_acc"] == pytest.approx(test["acc"])
+    if mode != "train":  # another normalisation scores otherwise (so the check above can fail)
+        assert evaluate(spy.trainer.model, data, split="test", normalization=train_norm)["loss"] != \
+            pytest.approx(test["loss"])
+    code, out, err = cli("evaluate", tmp_path / mode, "--split", "test")
+    assert code == 0, err
+    assert f"acc {test['acc']:.4f}" in out
+
+
+def test_test_normalize_is_refused_where_it_means_nothing(tmp_path):
+    from classicnets.config import RunConfig, TrainConfig
+    from classicnets.errors import UserError
+    from classicnets.runs.run import train_run
+    cfg = RunConfig(model="lstm", data="adding", train=TrainConfig(epochs=1, test_normalize="own"))
+    with pytest.raises(UserError, match="--test-normalize own .* not to sequence"):
+        train_run(cfg, out=tmp_path / "r", log=lambda s: None)
+    assert not (tmp_path / "r").exists()
 
 
 def test_last_fraction_validation_is_the_tail_of_the_arrays_before_shuffling():
@@ -349,6 +448,7 @@ def test_explicit_options_override_a_recipe_and_are_recorded(cli, tmp_path):
                          "--progress", "plain")
     assert code == 0, err
     assert "Recipe small_vgg_random (course: loss 2.2750 after 10 epochs); overridden: " in out
+    assert out.split("Recipe small_vgg_random", 1)[1].splitlines()[0].endswith("; Keras-literal: initial weights")
     assert "lr 0.01 -> 0.02" in out and "Settings: sgd lr 0.02 momentum 0.9 nesterov" in out
     assert out.splitlines()[-1].startswith("course: loss 2.2750 after 10 epochs · this run: loss ")
     record = json.loads((tmp_path / "r/config.json").read_text())

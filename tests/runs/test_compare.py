@@ -209,3 +209,45 @@ def test_mistakes_on_the_command_line_are_one_sentence(finished, tmp_path, cli, 
                         (("compare", finished, "--sort", "bogus"), "unknown column")]:
         code, out, err = cli(*args)
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def _set_val_acc(run, values):
+    rows = metrics(run)
+    for r, v in zip(rows, values):
+        r["val_acc"] = v
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    (run / record.METRICS).write_text(buf.getvalue())
+
+
+@pytest.mark.parametrize("best, expected", [(True, 0.9), (False, 0.7)])
+def test_compare_and_train_set_the_course_beside_the_run_like_with_like(finished, tmp_path, best, expected):
+    """A course figure of its best epoch (imdb_simple_rnn's 'maximum accuracy') is set beside the run's best
+    epoch, a last-epoch figure beside the last: in `compare`'s diff and in `train`'s last line alike."""
+    from types import SimpleNamespace
+
+    from classicnets.runs.run import course_comparison
+    course = {"metric": "val_acc", "value": 0.85, "epochs": 10, "quote": "q", "source": "s", "best": best}
+    run = copy(finished, tmp_path / "r", results={"course": course})
+    _set_val_acc(run, ["0.9", "0.7"])
+    row = compare.collect_run(run)
+    assert row.course_best is best and row.run_value == expected and row.diff == pytest.approx(expected - 0.85)
+    line, value = course_comparison(course, SimpleNamespace(history={"val_acc": [0.9, 0.7]}, epoch=[1, 2]), {})
+    assert value == row.run_value
+    assert line.endswith("this run: best 90.00% val at epoch 1" if best else "this run: 70.00% val after 2 epochs")
+    lines = []
+    compare.render([row], lines.append, width=100)
+    text = "\n".join(lines)
+    assert f"{100 * (expected - 0.85):+.1f}" in text and "like with like" in text
+    course_cell = compare.table_cells(row)[[h for h, _ in compare.TABLE_COLUMNS].index("course")]
+    assert course_cell == ("85.0\nbest val" if best else "85.0\nval")
+
+
+def test_course_figure_run_value_skips_missing_epochs_and_reads_losses_downwards():
+    from classicnets.recipes import CourseFigure
+    best_loss = CourseFigure("val_loss", 0.4, 10, "q", "s", best=True)
+    assert best_loss.run_value([0.9, None, float("nan"), 0.5, 0.5, 0.6], {}) == (0.5, 4)  # the first epoch reaching it
+    assert CourseFigure("val_acc", 0.8, 10, "q", "s").run_value([0.7, 0.9, None], {}) == (None, None)  # last has none
+    assert CourseFigure("test_acc", 0.8, None, "q", "s").run_value(None, {"test_acc": 0.75}) == (0.75, None)

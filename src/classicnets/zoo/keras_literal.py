@@ -65,8 +65,9 @@ class ProbabilityAsLogit(nn.Module):
     clipped to [eps, 1 - eps] (eps = 1e-7), with no gradient outside that range (`clip_by_value`).
     Returned as its logit, log(p / (1 - p)), so the project's binary loss, binary cross-entropy on a
     logit (`train.losses`), is Keras's -y log p - (1 - y) log(1 - p) with the same gradient
-    (p - y) / (p (1 - p)), up to the eps Keras adds inside its logarithms; accuracy at logit > 0 is
-    Keras's at o > 0.5, and `predict`'s probability is the clipped o."""
+    (p - y) / (p (1 - p)); only a clipped output's loss differs, by the eps Keras adds inside its
+    logarithms (-log(1e-7) here, -log(2e-7) in Keras), its gradient being zero in both. Accuracy at
+    logit > 0 is Keras's at o > 0.5, and `predict`'s probability is the clipped o."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = x.float().clamp(KERAS_EPSILON, 1.0 - KERAS_EPSILON)  # float32 as Keras: 1 - 1e-7 rounds to 1 - 1.2e-7

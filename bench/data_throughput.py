@@ -102,9 +102,9 @@ def main() -> None:
     print(describe_machine(device))
     d, source, resident = load(a.data_dir)
     tr = d.train
-    print(f"{source}: train {tuple(tr.x.shape)} {tr.x.dtype} = {tr.x.numel() / 2**20:.1f} MB of pixels; "
-          f"resident memory added by loading train + test: {resident:.0f} MB "
-          f"(peak process RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+    print(f"{source}: train {tuple(tr.x.shape)} {tr.x.dtype} = {tr.x.numel() / 2**20:.1f} MiB of pixels; "
+          f"resident memory added by loading train + test: {resident:.0f} MiB "
+          f"(peak process RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
           f"which includes writing the synthetic archive when there is one)")
     norm = d.normalization()
     n = a.batch_size * a.batches

@@ -27,7 +27,7 @@ BAD = {
         "--tensorboard": "--tensorboard=1", "--weights": "{tmp}/nowhere.pth", "--head": "conv:3",
         "--freeze": "nosuch*", "--unfreeze-top": "-1", "--features": "--features=1", "--base-lr": "-1",
         "--checkpoint-every": "-1", "--on-nonfinite": "ignore", "--sync-bn": "--sync-bn=1", "--nproc": "0",
-        "--clip-norm": "-1", "--clip-value": "nan",
+        "--clip-norm": "-1", "--clip-value": "nan", "--test-normalize": "mine",
     },
     "compare": {"runs": "{tmp}/nowhere", "--sort": "bogus", "--reverse": "--reverse=1", "--csv": "--csv=1",
                 "--json": "--json=1", "--plot": "{tmp}"},

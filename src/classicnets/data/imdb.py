@@ -4,7 +4,7 @@ The course's form follows Keras 2's `keras.datasets.imdb.load_data`: reviews as 
 ranked by frequency, with `num_words`, `skip_top`, `maxlen`, `start_char=1`, `oov_char=2`,
 `index_from=3` and the same seeded shuffle (seed 113). Its word ranks come from one of two sources:
 
-- `source="aclimdb"` (the default): the original archive, aclImdb_v1.tar.gz (84 MB: 25,000
+- `source="aclimdb"` (the default): the original archive, aclImdb_v1.tar.gz (80 MiB: 25,000
   training and 25,000 test reviews, half positive), read member by member without extracting it.
   The ranking is ours, computed on the *training* reviews only with `data.text.tokenize`, so a
   word's id can differ from Keras's; the reviews, splits and settings are the same. Words never seen

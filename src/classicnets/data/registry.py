@@ -179,12 +179,12 @@ register_dataset(DatasetInfo(
     license="Kaggle Dogs vs. Cats (Microsoft Asirra) research use",
     citation="Elson et al. 2007, Asirra; Chollet 2017, Deep Learning with Python, 5.2", needs_download=True))
 register_dataset(DatasetInfo(
-    name="cifar10", loader=".data.cifar:load_cifar10", description="32x32 colour images in 10 classes (binary archive, 162 MB)",
+    name="cifar10", loader=".data.cifar:load_cifar10", description="32x32 colour images in 10 classes (binary archive, 162 MiB)",
     classes=10, input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
     license="free for research (see the dataset page)", citation="Krizhevsky 2009, Learning multiple layers of features from tiny images", needs_download=True))
 register_dataset(DatasetInfo(
     name="cifar100", loader=".data.cifar:load_cifar100",
-    description="32x32 colour images in 100 fine classes (binary archive, 161 MB)", classes=100,
+    description="32x32 colour images in 100 fine classes (binary archive, 161 MiB)", classes=100,
     input_shape=(3, 32, 32), splits="train 50,000 / test 10,000",
     license="free for research (see the dataset page)", citation="Krizhevsky 2009, Learning multiple layers of features from tiny images", needs_download=True))
 register_dataset(DatasetInfo(
@@ -207,18 +207,18 @@ register_dataset(DatasetInfo(
     citation="Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"))
 register_dataset(DatasetInfo(
     name="fashion-mnist", loader=".data.idx:load_fashion_mnist",
-    description="Zalando clothing images, 28x28 grayscale (IDX files, 30 MB)", classes=10,
+    description="Zalando clothing images, 28x28 grayscale (IDX files, 29 MiB)", classes=10,
     input_shape=(1, 28, 28), splits="train 60,000 / test 10,000", license="MIT",
     citation="Xiao, Rasul & Vollgraf 2017, Fashion-MNIST", needs_download=True))
 register_dataset(DatasetInfo(
     name="imdb", loader=".data.imdb:load_imdb",
     description="movie reviews, positive or negative, as word ids (top 10,000 words, padded to 500); "
-                "from aclImdb_v1.tar.gz (84 MB)",
+                "from aclImdb_v1.tar.gz (80 MiB)",
     classes=2, input_shape=(500,), splits="train 25,000 / test 25,000",
     license="free for research (see the dataset page)",
     citation="Maas et al. 2011, Learning Word Vectors for Sentiment Analysis, ACL", needs_download=True))
 register_dataset(DatasetInfo(
-    name="mnist", loader=".data.idx:load_mnist", description="handwritten digits, 28x28 grayscale (IDX files, 11 MB)",
+    name="mnist", loader=".data.idx:load_mnist", description="handwritten digits, 28x28 grayscale (IDX files, 11 MiB)",
     classes=10, input_shape=(1, 28, 28), splits="train 60,000 / test 10,000",
     license="CC BY-SA 3.0 (per the torchvision/Keras mirrors)",
     citation="LeCun et al. 1998, Gradient-based learning applied to document recognition",

@@ -86,6 +86,6 @@ def parameter_count(name: str) -> int:
     convention: BatchNorm statistics included; recurrent layers with PyTorch's two biases, as in
     docs/models.md), so it equals `num_params` where the registry declares one.
 
-    Built on the meta device: no memory, no initialisation, all 53 models in about two seconds."""
+    Built on the meta device: no memory and no initialisation, so every model is counted in seconds."""
     with torch.device("meta"):
         return sum(count_params(create(name)))

@@ -29,3 +29,18 @@ def test_a_few_hundred_steps_on_the_real_images_beat_80_percent_on_the_real_test
     assert len(history.epoch) == 1
     test = evaluate(model, data, normalization=history.normalization, batch_size=500)
     assert test["acc"] > 0.80, test
+
+
+@pytest.mark.parametrize("recipe,model", [("mnist_cnn", "lenet"), ("mnist_mlp", "mlp")])
+def test_the_course_mnist_recipes_replay_on_the_real_fashion_mnist(recipe, model):
+    """Fashion-MNIST is MNIST's drop-in replacement: the recipes run on it with --data fashion-mnist,
+    every other setting the recipe's (a short run of one of them is in the README's table)."""
+    from classicnets.recipes import apply_overrides, get_recipe
+    from classicnets.runs.run import prepare
+
+    cfg, provenance = apply_overrides(get_recipe(recipe), data="fashion-mnist")
+    assert provenance["overridden"] == {"data": {"recipe": "mnist", "now": "fashion-mnist"}}
+    p = prepare(cfg, warn=lambda s: None)
+    assert (p.config.model, p.data.name, p.data.classes[9]) == (model, "fashion-mnist", "Ankle boot")
+    assert p.normalization.max_value == 255.0 and p.normalization.mean == [0.0]  # the recipe's /255
+    assert p.model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -80,6 +80,7 @@ def write_pretrained_run(name: str, weights: str | os.PathLike, out: str | os.Pa
     from .rundir import save_model
     from .run import claim_run_dir
 
+    _check_out(out, runs_dir)  # before the weights are read (or downloaded)
     source = Path(weights).expanduser()
     if str(weights) != "imagenet" and (source / CARD).is_file():
         raise UserError(f"{weights} is a classicnets run already; evaluate, predict, report or export it as it is")
@@ -107,6 +108,21 @@ def write_pretrained_run(name: str, weights: str | os.PathLike, out: str | os.Pa
             raise UserError(f"cannot write in {run}: {e.strerror or e}; nothing was kept") from None
         raise
     return run, p
+
+
+def _check_out(out: str | os.PathLike | None, runs_dir: str | os.PathLike) -> None:
+    from ..record import run_state
+    from .run import refuse_existing_run
+
+    if out is None:
+        if Path(runs_dir).exists() and not Path(runs_dir).is_dir():
+            raise UserError(f"--runs-dir {runs_dir} is a file, not a directory")
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path} is a file, not a directory; name a new directory for the run")
+    if run_state(path) != "empty":
+        refuse_existing_run(path)
 
 
 def is_pretrained(run: str | os.PathLike) -> bool:

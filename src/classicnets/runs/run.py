@@ -100,11 +100,11 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
-        _refuse_existing_run(path)
+        refuse_existing_run(path)
         try:
             write_json_exclusive(path / CONFIG, record)
         except FileExistsError:
-            _refuse_existing_run(path)
+            refuse_existing_run(path)
             raise
         except OSError as e:
             raise UserError(f"cannot write in run directory {path}: {e.strerror}") from None
@@ -126,7 +126,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     raise UserError(f"cannot find a free run directory name under {base}")
 
 
-def _refuse_existing_run(path: Path) -> None:
+def refuse_existing_run(path: Path) -> None:
     state = run_state(path)
     if state == "finished":
         raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "

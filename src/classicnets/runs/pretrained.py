@@ -77,8 +77,8 @@ def write_pretrained_run(name: str, weights: str | os.PathLike, out: str | os.Pa
     from ..fileio import write_json, write_text
     from ..record import write_card
     from ..train.engine import environment
-    from .rundir import save_model
     from .run import claim_run_dir
+    from .rundir import save_model
 
     _check_out(out, runs_dir)  # before the weights are read (or downloaded)
     source = Path(weights).expanduser()

@@ -94,3 +94,20 @@ def test_imagenet_picks_the_published_file_the_model_uses(tmp_path, monkeypatch)
     assert two.weights_report.path.name == "mobilenet_2_5_128_tf_no_top.h5"
     with pytest.raises(UserError, match=r"mobilenet_2_5_224_tf.h5 are not here"):  # 224: MobileNet's default size
         cn.create("mobilenet", weights="imagenet", alpha=0.25)
+
+
+def test_a_run_directory_gives_the_runs_model_head_and_normalisation(tmp_path):
+    from classicnets.data.core import Normalization
+    from classicnets.record import ModelCard, write_card
+    from classicnets.train.checkpoint import save_weights
+    from classicnets.transfer import with_head
+
+    source = with_head(zoo_create("lenet", seed=1), "flatten,dense:16:relu,dense", 3, (1, 8, 8))
+    save_weights(tmp_path / "model.safetensors", source)
+    norm = Normalization(16.0, [0.3], [0.2])
+    write_card(tmp_path, ModelCard("lenet", {}, [1, 8, 8], ["a", "b", "c"], norm.to_dict(), "digits",
+                                   head="flatten,dense:16:relu,dense"))
+    model = cn.create("lenet", weights=tmp_path)
+    assert same_state(model, source) and model.preprocessing == norm and model.weights_report.missing == []
+    with pytest.raises(UserError, match=r"is a run of lenet, not of mlp; name lenet$"):
+        cn.create("mlp", weights=tmp_path)

@@ -140,7 +140,8 @@ def create(name: str, seed: int | None = None, *, weights: str | os.PathLike | N
     path)` needs no more), and with `weights` the preprocessing they expect of pixels in
     `model.preprocessing` (a `Normalization`: call it on pixels 0..max_value; None where the file says
     nothing) and the load report in `model.weights_report`. `input_shape` (C, H, W): the inputs the
-    weights are for, where the options do not say it (MobileNet's published files differ by size)."""
+    weights are for, where the options do not say it (MobileNet's published files differ by size).
+    A run directory without options gives the run's model: its options, and its new head if it has one."""
     import warnings
 
     from ..zoo import create as build
@@ -149,11 +150,20 @@ def create(name: str, seed: int | None = None, *, weights: str | os.PathLike | N
         raise UserError(f"{name} is a detector; its weights start from a classifier's for its backbone only: "
                         f"`classicnets train --model {name} --weights ...`, or load a trained run with "
                         f"classicnets.runs.rundir.load_model")
-    model = build(name, seed=seed, **kwargs)
+    path = Path(weights).expanduser() if weights is not None else None
+    card = _run_card(path) if path is not None and str(weights) != "imagenet" and path.exists() else None
+    if card is not None and card.name != name:
+        raise UserError(f"{weights} is a run of {card.name}, not of {name}; name {card.name}")
+    if card is not None and not kwargs:  # the run's own model: its options, and its new head if it has one
+        kwargs = dict(card.args)
+        model = model_from_card(card) if card.head else build(name, seed=seed, **kwargs)
+    else:
+        model = build(name, seed=seed, **kwargs)
     model.zoo_name, model.zoo_args = name, {k: v for k, v in kwargs.items() if v is not None}
     if weights is None:
         return model
-    shape = tuple(input_shape) if input_shape else default_input_shape(name, model.zoo_args)
+    shape = tuple(input_shape) if input_shape else tuple(card.input_shape) if card is not None else \
+        default_input_shape(name, model.zoo_args)
     report, _ = load_weights(model, weights, model_name=name, model_args=model.zoo_args, input_shape=shape)
     model.weights_report = report
     if report.skipped or report.missing:

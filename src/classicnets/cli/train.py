@@ -141,7 +141,7 @@ def _train(a: argparse.Namespace) -> int:
             fidelity = get_recipe(provenance["name"]).fidelity(p.config)
             log(f"Recipe {provenance['name']} (course: {CourseFigure(**provenance['course']).describe()})"
                 + (f"; overridden: {changed}" if changed else "") + (f"; {fidelity}" if fidelity else ""))
-        log(f"Settings: {describe_settings(p.config, p.data)}")
+        log(f"Settings: {describe_settings(p.config, p.data, p.transfer.get('preprocessing'))}")
 
     if a.resume:
         overrides = [f.name for cls in (TrainConfig, AugmentConfig, TransferConfig) for f in dataclasses.fields(cls)

@@ -4,27 +4,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import add_data_options, parse_model_args
+
 
 def add_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a run (a detector: AP "
                        "per class, mAP@0.5, COCO mAP)")
     e.add_argument("run", help="run directory")
     e.add_argument("--split", choices=("test", "val", "train"), default="test")
+    add_data_options(e, data_help="score on this data set instead of the run's (classifiers; needed for a run "
+                     "from published ImageNet weights): its classes are matched to the model's by name")
     e.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..data import load_dataset
+    from ..errors import UserError
     from ..fileio import write_json
     from ..record import RESULTS, read_config, read_results
     from ..runs import tasks
+    from ..runs.pretrained import evaluation_data
     from ..runs.rundir import load_model
 
+    if a.data is None and (a.data_arg or a.data_dir):
+        raise UserError("--data-arg and --data-dir go with --data; the run's own data set takes its own settings")
     model, card = load_model(a.run)
     cfg = read_config(a.run)
     results = read_results(a.run)  # a damaged file is refused before any work
-    data = load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
+    data = evaluation_data(a.run, card, cfg, a.data, parse_model_args(a.data_arg, "data set"), a.data_dir)
     task = tasks.for_card(card.task).load()
-    results.update(task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print))
+    entries = task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print)
+    if a.data is not None:  # the scores name the data set they come from
+        entries[f"{a.split}_data"] = a.data
+    elif f"{a.split}_data" in results:
+        del results[f"{a.split}_data"]
+    results.update(entries)
     write_json(Path(a.run) / RESULTS, results)
     return 0

@@ -207,7 +207,8 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     row.model = next((v for v in (config.get("model"), card.get("name")) if isinstance(v, str)), None)
     row.data = next((v for v in (config.get("data"), card.get("data")) if isinstance(v, str)), None)
     row.recipe = recipe.get("name") if isinstance(recipe.get("name"), str) else None
-    row.epochs_planned = _count(train.get("epochs"))
+    # a run made from published weights (runs.pretrained) plans no training
+    row.epochs_planned = 0 if isinstance(config.get("pretrained"), dict) else _count(train.get("epochs"))
     resumed = config.get("resumed")
     row.resumed = len(resumed) if isinstance(resumed, list) else 0
 

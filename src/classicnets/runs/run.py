@@ -67,9 +67,9 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
+def prepare(cfg: RunConfig, *, warn: Log = _stderr, base_only: bool = False) -> Prepared:
     """Check the settings, load and check the data, choose the run's task, build the model:
-    everything before the run directory."""
+    everything before the run directory. `base_only`: only the base will be used (`extract_features`)."""
     from ..data import load_dataset
     from ..train.engine import resolve_device
     from ..zoo import model_info
@@ -80,7 +80,7 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
-    return task.prepare(cfg, data, device, warn)
+    return task.prepare(cfg, data, device, warn, base_only=base_only)
 
 
 # -- the run directory ----------------------------------------------------------------------------
@@ -100,11 +100,11 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
-        _refuse_existing_run(path)
+        refuse_existing_run(path)
         try:
             write_json_exclusive(path / CONFIG, record)
         except FileExistsError:
-            _refuse_existing_run(path)
+            refuse_existing_run(path)
             raise
         except OSError as e:
             raise UserError(f"cannot write in run directory {path}: {e.strerror}") from None
@@ -126,7 +126,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     raise UserError(f"cannot find a free run directory name under {base}")
 
 
-def _refuse_existing_run(path: Path) -> None:
+def refuse_existing_run(path: Path) -> None:
     state = run_state(path)
     if state == "finished":
         raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "
@@ -225,9 +225,9 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     if model_info(cfg.model).task == "detection":
         raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
                         f"base's features (e.g. mobilenet_v2)")
-    p = prepare(cfg, warn=warn)
+    p = prepare(cfg, warn=warn, base_only=True)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
-    return extract(base.to(p.device), p.data, p.normalization, feature_identity(p), p.device, log=log)
+    return extract(base.to(p.device), p.data, p.normalization, feature_identity(p, base), p.device, log=log)
 
 
 @contextlib.contextmanager
@@ -266,9 +266,13 @@ def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | 
     return results
 
 
-def describe_settings(cfg: RunConfig, data=None) -> str:
+def describe_settings(cfg: RunConfig, data=None, preprocessing: dict[str, Any] | None = None) -> str:
     """Every setting that shapes a run, in one paragraph: printed at the top of each run. With the
-    loaded `data`, a run without any validation says so."""
+    loaded `data`, a run without any validation says so; with the `preprocessing` the weights brought
+    (`Normalization.to_dict()`, the "preprocessing" of `Prepared.transfer`), it is named instead of
+    `--normalize`, which it replaces."""
+    from ..transfer.published import describe_preprocessing
+
     t, a = cfg.train, cfg.augment
     opt = f"{t.optimizer} lr {t.lr:g}"
     if t.optimizer == "sgd":
@@ -286,7 +290,12 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
         val = "no validation"
     else:
         val = "validate on the data set's validation split"
-    parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val, f"normalize {t.normalize}"]
+    norm = None
+    if preprocessing is not None:
+        from ..data.core import Normalization
+        norm = Normalization.from_dict(preprocessing)
+    parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val,
+             describe_preprocessing(norm, t.normalize)]
     if t.label_smoothing:
         parts.append(f"label smoothing {t.label_smoothing:g}")
     if t.clip_norm:

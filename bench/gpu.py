@@ -875,7 +875,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="folder for NAME.json and NAME.md (default: $OUT, else bench-results)")
     ap.add_argument("--name", default="gpu-bench", help="the two files' name (default gpu-bench)")
     ap.add_argument("--rest-of", default=None, metavar="JSON",
-                    help="an earlier run's NAME.json: do only what it skipped, failed or did not reach")
+                    help="an earlier run's NAME.json: do only what it skipped, failed or did not reach "
+                         "(its sections, models and variants; --only, --models and --variants are then ignored)")
     ap.add_argument("--device", default="auto", help="auto (cuda when present), cuda, cuda:N or cpu")
     ap.add_argument("--smoke", action="store_true", help="toy sizes, to test the script on a CPU in about a minute")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {', '.join(SECTIONS)}")
@@ -1027,6 +1028,7 @@ def main(argv: list[str] | None = None) -> None:
             run_section(report, budget, name, *work[name])
     report.doc["total_s"] = budget.spent()
     report.save()
+    print(markdown(report.doc))  # the end of the output is what a device call's reply carries
     print(f"wrote {report.path('json')} and {report.path('md')} ({budget.spent():.0f} s)")
 
 

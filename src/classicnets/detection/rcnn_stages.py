@@ -278,7 +278,8 @@ def fit_stages(model, train: Batches, val: Batches | None = None, *, seed: int =
         model.stage.fill_(2)
         summary.update(svm_rounds=[len(m.rounds) - 1 for m in minings], svm_converged=[m.converged for m in minings],
                        svm_cached_negatives=[m.cached for m in minings], svm_seconds=time.perf_counter() - t1)
-        log(f"  stage 2: {len(minings)} linear SVMs, hard-negative mining {max(summary['svm_rounds'])} rounds at most "
+        most = max(summary["svm_rounds"])
+        log(f"  stage 2: {len(minings)} linear SVMs, hard-negative mining {most} round{'s' * (most != 1)} at most "
             f"({sum(summary['svm_converged'])} of {len(minings)} stopped with no hard negative left), "
             f"{sum(summary['svm_cached_negatives']):,} negatives cached in all, {summary['svm_seconds']:.1f}s")
     lam, how = cfg.ridge_lambda, "the paper's; no validation split to choose it on"

@@ -158,7 +158,8 @@ def _remove_new_run(path: Path, created: bool) -> None:
 # -- training ---------------------------------------------------------------------------------------
 def _wall_clock():
     """A callback adding up the seconds spent in finished epochs, kept in the checkpoint so that a
-    resumed run reports its whole training time."""
+    resumed run reports its whole training time; `total()` adds what the task did after the last
+    epoch (R-CNN's later stages, say)."""
     from ..train import Callback
 
     class WallClock(Callback):
@@ -172,13 +173,15 @@ def _wall_clock():
             self.seconds += now - self._last
             self._last = now
 
+        def total(self) -> float:
+            return self.seconds + (time.perf_counter() - self._last if hasattr(self, "_last") else 0.0)
+
         def state_dict(self):  # inside an epoch (a checkpoint there), the epoch's time so far counts too
             return {"seconds": self.seconds + (time.perf_counter() - self._last)}
 
         def load_state_dict(self, state):
             self.seconds = float(state.get("seconds", 0.0))
     return WallClock()
-
 
 
 def _card(p: Prepared) -> ModelCard:
@@ -398,7 +401,7 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
         if lock is None:  # another process of a data parallel run: rank 0 writes the results
             return RunResult(run, history, {})
         return RunResult(run, history, _finish(run, p, history, log, recipe["course"] if recipe else None,
-                                                 clock.seconds, note))
+                                                 clock.total(), note))
     finally:
         if lock is not None:
             lock.release()
@@ -508,4 +511,4 @@ def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log,
     if not main:  # another process of a data parallel run: rank 0 writes the results
         return RunResult(run, history, {}, resumed_from=done)
     course = (read_json(run / CONFIG, "run configuration").get("recipe") or {}).get("course")
-    return RunResult(run, history, _finish(run, p, history, log, course, clock.seconds, note), resumed_from=done)
+    return RunResult(run, history, _finish(run, p, history, log, course, clock.total(), note), resumed_from=done)

@@ -13,7 +13,8 @@ NAMES = classifiers()
 
 def test_the_sweep_covers_every_classifier_family():
     from classicnets.zoo.registry import FAMILIES
-    assert {model_info(n).family for n in NAMES} == set(FAMILIES)
+    zoo = {m.rpartition(".")[2] for m in FAMILIES if m.startswith("classicnets.zoo.")}  # detectors are apart
+    assert {model_info(n).family for n in NAMES} == zoo
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

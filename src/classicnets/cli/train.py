@@ -112,7 +112,8 @@ def _config(a: argparse.Namespace) -> tuple[RunConfig, dict | None]:
         cfg.data_dir = a.data_dir
         return cfg, provenance
     base = RunConfig()
-    return RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
+    return RunConfig(model=base.model if a.model is None else a.model, data=base.data if a.data is None else a.data,
+                     data_dir=a.data_dir,
                      data_args=parse_model_args(a.data_arg, "data set"), model_args=parse_model_args(a.arg),
                      train=dataclass_from_args(TrainConfig, a), augment=dataclass_from_args(AugmentConfig, a, base.augment),
                      transfer=dataclass_from_args(TransferConfig, a)), None

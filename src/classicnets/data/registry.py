@@ -143,6 +143,8 @@ def load_dataset(name: str, data_dir: str | None = None, **kwargs):
     Options (`kwargs`, the CLI's `--data-arg KEY=VALUE`) are checked against the loader's parameters
     before it runs: an unknown name or a value of the wrong type is a `UserError`."""
     from pathlib import Path
+    if not name.strip():  # not the current directory as an image folder
+        raise unknown_name("data set", name, _DATASETS)
     if name not in _DATASETS and (Path(name).is_dir() or name.endswith(".npz")):
         from .user import load_arrays, load_image_folder
         if data_dir is not None:

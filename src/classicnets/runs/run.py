@@ -30,7 +30,7 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import UserError
-from ..fileio import write_json, write_json_exclusive
+from ..fileio import PATH_MAX, check_path_length, shorten, write_json, write_json_exclusive
 from ..record import (
     CARD,
     CHECKPOINT,
@@ -71,7 +71,7 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     """Check the settings, load and check the data, choose the run's task, build the model:
     everything before the run directory."""
     from ..data import load_dataset
-    from ..train.engine import resolve_device
+    from ..train.engine import resolve_device, resolve_splits
     from ..zoo import model_info
 
     cfg.train.validate()
@@ -80,10 +80,34 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
-    return task.prepare(cfg, data, device, warn)
+    p = task.prepare(cfg, data, device, warn)
+    resolve_splits(p.data, None, cfg.train)  # a validation split that cannot be drawn: said now, not inside fit
+    return p
 
 
 # -- the run directory ----------------------------------------------------------------------------
+DATA_NAME_BYTES = 64  # of the data's name in a generated run name: a long file name must not make it too long
+
+
+def run_name(stamp: str, cfg: RunConfig) -> str:
+    """The generated name of a run directory: time, model, and the data's name (its start, if long)."""
+    return f"{stamp}-{shorten(cfg.model, DATA_NAME_BYTES)}-{shorten(Path(cfg.data).name, DATA_NAME_BYTES)}"
+
+
+def check_run_path(out: str | os.PathLike | None, runs_dir: str | os.PathLike) -> None:
+    """An --out or --runs-dir the file system cannot take, refused before any work."""
+    if out is not None:
+        if not os.fspath(out).strip():
+            raise UserError("--out is empty; name a directory for the run (or leave --out out for one under --runs-dir)")
+        check_path_length(out, "--out")
+        return
+    check_path_length(runs_dir, "--runs-dir")
+    longest_name = len("YYYYmmdd-HHMMSS--") + 2 * DATA_NAME_BYTES + len("-9999")
+    if len(os.fsencode(runs_dir)) + 1 + longest_name >= PATH_MAX:
+        raise UserError(f"--runs-dir is {len(os.fsencode(runs_dir))} bytes long, leaving no room for a run's name "
+                        f"in a path of fewer than {PATH_MAX}; choose a shorter --runs-dir, or name the run with --out")
+
+
 def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cfg: RunConfig,
                   record: dict[str, Any]) -> tuple[Path, bool]:
     """Create the run directory with its `config.json`, exclusively: (path, whether the directory was made).
@@ -91,6 +115,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     `out` may name a new or an empty directory; without it a name is made from the time, the model
     and the data, with a suffix when another run took it first (even in the same second).
     """
+    check_run_path(out, runs_dir)
     if out is not None:
         path = Path(out)
         if path.exists() and not path.is_dir():
@@ -114,7 +139,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     if base.exists() and not base.is_dir():
         raise UserError(f"--runs-dir {base} is a file, not a directory")
     for i in range(1, 10_000):
-        path = base / (f"{stamp}-{cfg.model}-{Path(cfg.data).name}" + (f"-{i}" if i > 1 else ""))
+        path = base / (run_name(stamp, cfg) + (f"-{i}" if i > 1 else ""))
         try:
             path.mkdir(parents=True)  # atomic: exactly one process creates it
         except FileExistsError:
@@ -360,6 +385,7 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
     cfg = dataclasses.replace(cfg, model_args=dict(cfg.model_args), data_args=dict(cfg.data_args),
                               train=dataclasses.replace(cfg.train), augment=dataclasses.replace(cfg.augment))
     cfg.train.validate()
+    check_run_path(out, runs_dir)
     dist = distributed.setup(cfg.train.device)  # under torchrun: join the others before anything can fail
     p = distributed.everywhere(lambda: prepare(cfg, warn=warn))
     record = {**cfg.to_dict(), "device": str(p.device), "environment": environment(),

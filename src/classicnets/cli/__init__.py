@@ -40,6 +40,9 @@ def run_cli(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except UserError as e:
+        from .launch import report_error
+        if report_error(e):  # a process of `train --nproc`: the launcher says it, once
+            return 2
         # under torchrun rank 0 speaks for all, unless this process is the one that failed
         if not rank() or getattr(e, "always_print", False):
             print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -125,11 +125,11 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run directory {path}: {e.strerror}") from None
-        _refuse_existing_run(path)
+        refuse_existing_run(path)
         try:
             write_json_exclusive(path / CONFIG, record)
         except FileExistsError:
-            _refuse_existing_run(path)
+            refuse_existing_run(path)
             raise
         except OSError as e:
             raise UserError(f"cannot write in run directory {path}: {e.strerror}") from None
@@ -151,7 +151,8 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     raise UserError(f"cannot find a free run directory name under {base}")
 
 
-def _refuse_existing_run(path: Path) -> None:
+def refuse_existing_run(path: Path) -> None:
+    """`UserError` if `path` already holds a run (finished, interrupted or never started): never overwritten."""
     state = run_state(path)
     if state == "finished":
         raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "
@@ -238,6 +239,9 @@ def extract_config(target: str | os.PathLike, *, model_args: dict[str, Any], dat
     return cfg
 
 
+EXTRACT_EXAMPLE = "mobilenet"  # the course's transfer-learning base (tests check it is registered)
+
+
 def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     """Method 1's first half on its own: the frozen base of `cfg`'s model (with `cfg.transfer.weights`)
     run once over `cfg.data`, cached where `train --features` with the same model, weights and data
@@ -249,7 +253,7 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
 
     if model_info(cfg.model).task == "detection":
         raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
-                        f"base's features (e.g. mobilenet_v2)")
+                        f"base's features (e.g. {EXTRACT_EXAMPLE}'s)")
     p = prepare(cfg, warn=warn)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
     return extract(base.to(p.device), p.data, p.normalization, feature_identity(p), p.device, log=log)

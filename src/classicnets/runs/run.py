@@ -71,7 +71,7 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     """Check the settings, load and check the data, choose the run's task, build the model:
     everything before the run directory."""
     from ..data import load_dataset
-    from ..train.engine import resolve_device, resolve_splits
+    from ..train.engine import resolve_device
     from ..zoo import model_info
 
     cfg.train.validate()
@@ -81,8 +81,23 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
     p = task.prepare(cfg, data, device, warn)
-    resolve_splits(p.data, None, cfg.train)  # a validation split that cannot be drawn: said now, not inside fit
+    _check_validation(p.data, cfg.train)
     return p
+
+
+def _check_validation(data, t) -> None:
+    """A validation split that cannot be drawn, refused now rather than inside fit, after the run's
+    header: drawn as fit draws it, on the labels alone where it can (no inputs copied)."""
+    import torch
+
+    from ..data.core import Split
+    from ..train.engine import resolve_splits
+
+    train = data.train
+    if t.validate_on != "test" and t.val_split and isinstance(train, Split):
+        Split(torch.empty(len(train), 0), train.y).hold_out(t.val_split, t.val_split_mode, t.seed)
+    else:  # nothing is drawn, or a detection split's own rule on its images
+        resolve_splits(data, None, t)
 
 
 # -- the run directory ----------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def check_processes(n: int, device: str, warn) -> None:
 def report_error(e: UserError) -> bool:
     """In a process started by `launch_torchrun`: hand `e` to the launcher (True) instead of printing it."""
     folder = os.environ.get(ERRORS)
-    if not folder or not Path(folder).is_dir():
+    under_torchrun = all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR"))
+    if not folder or not under_torchrun or not Path(folder).is_dir():
         return False
     record = {"rank": rank(), "message": str(e), "aborted": bool(getattr(e, "aborted", False))}
     try:

@@ -44,8 +44,14 @@ BAD = {
                 "--depth": "0", "--fold-blocks": "--fold-blocks=1", "--strict": "--strict=1", "--fcn": "big",
                 "--head": "dense:abc", "--outputs": "0", "--freeze": "nosuch*"},
     "predict": {"run": "{tmp}/nowhere", "--top-k": "0", "--text": None, "--invert": "--invert=1", "files": None,
-                "--out": "{tmp}/drawn.png", "--score-threshold": "1.5"},
-    "evaluate": {"run": "{tmp}/nowhere", "--split": "holdout"},
+                "--out": "{tmp}/drawn.png", "--score-threshold": "1.5", "--model": "nosuchnet",
+                "--weights": "{tmp}/nowhere.pth", "--arg": "width", "--classes": "{tmp}/nowhere.txt"},
+    "evaluate": {"run": "{tmp}/nowhere", "--split": "holdout", "--data": "nosuchdata", "--data-arg": "=1",
+                 "--data-dir": "{tmp}/nowhere"},
+    "pretrained": {"model": "nosuchnet", "--weights": "{tmp}/nowhere.pth", "--out": "{file}", "--runs-dir": "{file}",
+                   "--arg": "width", "--classes": "{tmp}/nowhere.txt"},
+    "export": {"run": "{tmp}/nowhere", "--format": "pdf", "--out": "{tmp}/x.onnx", "--dynamic-batch": "--dynamic-batch=1",
+               "--overwrite": "--overwrite=1", "--tolerance": "nan"},
     "models": {"pattern": "zzz*"},
     "datasets": {"--data-dir": "{tmp}/nowhere"},
 }
@@ -99,7 +105,8 @@ def test_an_out_of_range_value_is_one_line_and_leaves_nothing(command, option, v
     value = value.format(tmp=tmp_path, file=work / "afile")
     positional = {"study": [STUDY_TAKING.get(option, "vanishing-gradients")], "summary": ["lenet"], "evaluate": [str(tmp_path / "nowhere")],
                   "predict": [str(tmp_path / "nowhere")], "report": [str(tmp_path / "nowhere")],
-                  "compare": [str(tmp_path / "nowhere")], "extract": ["lenet"]}.get(command, [])
+                  "compare": [str(tmp_path / "nowhere")], "extract": ["lenet"], "pretrained": ["resnet18"],
+                  "export": [str(tmp_path / "nowhere")]}.get(command, [])
     if not option.startswith("--"):
         args = [command, value] + positional[1:]
     elif value.startswith("--"):

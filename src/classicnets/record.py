@@ -13,6 +13,10 @@
       results.json       test loss and accuracy (and whatever `evaluate` adds); written last, so
                          a run with results is finished
 
+A run made from published weights (`classicnets pretrained`, runs/pretrained.py) has the same files
+but no checkpoint: metrics.csv is its header alone, results.json says 0 epochs, config.json has a
+"pretrained" entry naming the weights.
+
 Torch-free and at the bottom of the package: transfer learning reads a run's card to load its
 weights, recipes write `RunConfig`s, `compare` and `report` read records without importing torch.
 Every file is written atomically. `run_state` tells a finished run from an interrupted one.
@@ -48,6 +52,8 @@ class ModelCard:
     task: str = "multiclass"        # multiclass, binary or regression (see train.engine), or detection
     vocab: dict[str, Any] | None = None   # data.text.Vocabulary.to_dict() for text models
     head: str | None = None         # transfer.build_head spec of a new head on the model's base
+    resize: int | None = None       # images: shorter side resized to this, then centre-cropped to the input
+                                    # (published torchvision weights: 256 then 224); None: straight resize
 
     @property
     def norm(self):
@@ -141,6 +147,9 @@ def read_card(run: str | os.PathLike) -> ModelCard:
         (isinstance(card.data_args, dict), "data_args must be an object"),
         (card.vocab is None or isinstance(card.vocab, dict), "vocab must be an object"),
         (card.head is None or isinstance(card.head, str), "head must be a head spec"),
+        (card.resize is None or (isinstance(card.resize, int) and not isinstance(card.resize, bool) and len(
+            card.input_shape) == 3 and card.resize >= max(card.input_shape[1:])),
+         "resize must be a side of at least the input's height and width"),
     ]
     for ok, rule in checks:
         if not ok:

@@ -211,3 +211,65 @@ def test_a_detector_backbone_starts_from_a_classifier_run_weights(cli, tmp_path)
     code, _, err = cli("train", "--model", "faster_rcnn", "--arg", "backbone=cifar_resnet8", "--data", "digit_boxes",
                        "--weights", weights, "--out", tmp_path / "no2")
     assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "no2").exists()
+
+
+# -- where the drawings go (issue 23: a lost image, one name for two drawings, a format by name) --------
+def test_predict_never_writes_over_an_input(cli, det_run, test_image, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(test_image.read_bytes())
+    code, _, err = cli("predict", det_run, photo, "--out", photo)
+    assert code == 2 and err.count("\n") == 1
+    assert f"the drawing would be written to {photo}, which is one of the images given; nothing was written" in err
+    assert photo.read_bytes() == test_image.read_bytes()
+    # the default name beside an image may be another input's name too
+    other = tmp_path / "photo-detections.png"
+    other.write_bytes(test_image.read_bytes())
+    code, _, err = cli("predict", det_run, photo, other)
+    assert code == 2 and "which is one of the images given" in err
+    assert other.read_bytes() == test_image.read_bytes()
+
+
+def test_drawings_of_images_with_one_name_do_not_replace_each_other(cli, det_run, test_image, tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "0.png").write_bytes(test_image.read_bytes())
+    out_dir = tmp_path / "drawn"
+    code, out, err = cli("predict", det_run, tmp_path / "a" / "0.png", tmp_path / "b" / "0.png", "--out", out_dir,
+                         "--score-threshold", "0")
+    assert code == 0, err
+    targets = [line.rsplit(" -> ", 1)[1] for line in out.splitlines() if " -> " in line]
+    assert targets == [str(out_dir / "0-detections.png"), str(out_dir / "0-detections-2.png")]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["0-detections-2.png", "0-detections.png"]
+    jpg = tmp_path / "a" / "0.jpg"
+    Image.open(test_image).convert("RGB").save(jpg)
+    code, out, err = cli("predict", det_run, tmp_path / "a" / "0.png", jpg)  # beside them: one stem, two drawings
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"0.png", "0.jpg", "0-detections.png", "0-detections-2.png"}
+
+
+def test_the_drawing_is_written_in_the_format_its_name_says(cli, det_run, test_image, tmp_path):
+    code, _, err = cli("predict", det_run, test_image, "--out", tmp_path / "x.jpg")
+    assert code == 0, err
+    assert Image.open(tmp_path / "x.jpg").format == "JPEG"
+    code, _, err = cli("predict", det_run, test_image, "--out", tmp_path / "x.txt")
+    assert code == 2 and "a drawing is written as an image; end its name with .bmp, .jpeg, .jpg, .png" in err
+    assert not (tmp_path / "x.txt").exists()
+    code, _, err = cli("predict", det_run, test_image, test_image, "--out", tmp_path / "new.png")
+    assert code == 2 and "--out " + str(tmp_path / "new.png") + " names one picture, and 2 images make 2" in err
+    assert not (tmp_path / "new.png").exists()
+
+
+def test_a_long_thin_image_is_drawn_without_blowing_up(cli, det_run, tmp_path):
+    """A 2000x1 strip used to become a 512000x256 drawing (1.16 GB): the enlargement stops at 4096 pixels."""
+    from classicnets.detection.draw import MAX_SIDE, upscale_factor
+
+    assert upscale_factor(1, 2000) == 2 and upscale_factor(1, 50_000) == 1 and upscale_factor(64, 64) == 4
+    strip = tmp_path / "strip.png"
+    Image.fromarray(np.full((1, 50_000), 200, np.uint8)).save(strip)
+    code, out, err = cli("predict", det_run, strip, "--out", tmp_path / "s.png", "--score-threshold", "0")
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.png").size == (50_000, 1)
+    Image.fromarray(np.full((1, 2000), 200, np.uint8)).save(strip)
+    code, _, err = cli("predict", det_run, strip, "--out", tmp_path / "s.png", "--score-threshold", "0")
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.png").size == (4000, 2) and 4000 <= MAX_SIDE

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from classicnets.data import dataset_info, load_dataset
-from classicnets.detection.data import INK_THRESHOLD, DetectionDataset, DetectionSplit
+from classicnets.detection.data import INK_THRESHOLD, DetectionDataset, DetectionSplit, load_digit_boxes
 from classicnets.detection.ops import box_iou
 from classicnets.errors import UserError
 
@@ -78,3 +78,11 @@ def test_digit_boxes_is_reproducible_split_by_split():
     assert not torch.equal(a.test.images, c.test.images)
     with pytest.raises(UserError, match="has no 'val' split; it has train, test"):
         a.split("val")
+
+
+def test_detection_data_sets_and_splits_print_short():
+    data = load_digit_boxes(train=8, val=0, test=4, seed=0)
+    text = repr(data)
+    assert text.startswith("Dataset digit_boxes: 10 classes, images with boxes (1, 64, 64)")
+    assert "splits: train 8 / test 4" in text and len(text) < 600 and "tensor(" not in text
+    assert repr(data.train) == f"DetectionSplit(8 images (1, 64, 64), {len(data.train.boxes)} objects, masks)"

@@ -1,5 +1,5 @@
 """Export every classifier of the zoo to ONNX and TorchScript at a small input and measure the check's
-max relative difference; the slow test runs it, and as a script it prints the table of docs/export.md:
+max relative difference; the slow test runs it, and as a script it prints the table of docs/guide.md (Export):
 
     PYTHONPATH=src python tests/export/sweep.py [NAME_PATTERN ...] [--formats onnx,torchscript] [--detectors]
 
@@ -183,7 +183,7 @@ def classifier_rows(names: list[str], formats: list[str], directory: Path) -> li
 
 
 def family_summary(rows: list[dict], formats: list[str]) -> None:
-    """The worst model of each family, per column (docs/export.md's table)."""
+    """The worst model of each family, per column (docs/guide.md's export table)."""
     print("\n| family | models | float32 noise | " + " | ".join(formats) + " |")
     print("|---|---|---|" + "---|" * len(formats))
     def worst(mine: list[dict], key: str) -> str:

@@ -1,6 +1,6 @@
 """Every classifier of the zoo, exported to ONNX and TorchScript at a small input, computes what the
 PyTorch model computes: max relative difference <= 1e-5 (slow: about 20 minutes on a 2-core CPU).
-`python tests/export/sweep.py` prints the same measurements as the table of docs/export.md."""
+`python tests/export/sweep.py` prints the same measurements as the table of docs/guide.md (Export)."""
 import pytest
 from sweep import FORMATS, build, classifiers, input_dependence, parity
 

@@ -17,8 +17,8 @@ from ..errors import UserError
 from .options import PROG, Parser, rank
 
 # The subcommands, in the order `classicnets --help` lists them (each a module of this package).
-COMMANDS = ("train", "evaluate", "predict", "summary", "models", "study", "compare", "report", "extract",
-            "recipes", "datasets")
+COMMANDS = ("train", "evaluate", "predict", "pretrained", "export", "summary", "models", "study", "compare", "report",
+            "extract", "recipes", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import PROG
+from .options import PROG, add_data_options, parse_model_args
 
 
 def add_parser(sub) -> None:
@@ -13,24 +13,35 @@ def add_parser(sub) -> None:
                        "per class, mAP@0.5, COCO mAP)")
     e.add_argument("run", help="run directory")
     e.add_argument("--split", choices=("test", "val", "train"), default="test")
+    add_data_options(e, data_help="score on this data set instead of the run's (classifiers; needed for a run "
+                     "from published ImageNet weights): its classes are matched to the model's by name")
     e.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..data import load_dataset
+    from ..errors import UserError
     from ..fileio import write_json
     from ..record import RESULTS, read_config, read_results
     from ..runs import tasks
+    from ..runs.pretrained import evaluation_data
     from ..runs.rundir import load_model
     from ..runs.tasks.base import check_data_against_card
 
+    if a.data is None and (a.data_arg or a.data_dir):
+        raise UserError("--data-arg and --data-dir go with --data; the run's own data set takes its own settings")
     model, card = load_model(a.run)
     cfg = read_config(a.run)
     results = read_results(a.run)  # a damaged file is refused before any work
-    data = load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
-    check_data_against_card(Path(a.run), card, data)  # one sentence, not a shape error deep in the model
+    data = evaluation_data(a.run, card, cfg, a.data, parse_model_args(a.data_arg, "data set"), a.data_dir)
+    if a.data is None:  # the run's own data set, as it is now: one sentence if it changed since training
+        check_data_against_card(Path(a.run), card, data)
     task = tasks.for_card(card.task).load()
-    results.update(task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print))
+    entries = task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print)
+    if a.data is not None:  # the scores name the data set they come from
+        entries[f"{a.split}_data"] = a.data
+    elif f"{a.split}_data" in results:
+        del results[f"{a.split}_data"]
+    results.update(entries)
     try:
         write_json(Path(a.run) / RESULTS, results)
     except OSError as e:  # a read-only run: the scores are printed above, its results.json stays as it was

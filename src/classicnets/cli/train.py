@@ -142,7 +142,7 @@ def _train(a: argparse.Namespace) -> int:
             from ..recipes import CourseFigure
             log(f"Recipe {provenance['name']} (course: {CourseFigure(**provenance['course']).describe()})"
                 + (f"; overridden: {changed}" if changed else ""))
-        log(f"Settings: {describe_settings(p.config, p.data)}")
+        log(f"Settings: {describe_settings(p.config, p.data, p.transfer.get('preprocessing'))}")
 
     if a.resume:
         _refuse_resume_overrides(a)

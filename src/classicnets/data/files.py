@@ -207,7 +207,24 @@ def decode_image(path: str | os.PathLike, mode: str):
         raise UserError(f"cannot read image {path}: {e}") from None
 
 
-def read_image(path: Path, shape: tuple[int, int, int], max_value: float, invert: bool) -> torch.Tensor:
+def resize_and_crop(img, size: int, h: int, w: int):
+    """torchvision's ImageNet evaluation transform (`Resize(size)`, `CenterCrop((h, w))`) on a PIL image:
+    the shorter side scaled to `size` (bilinear; the longer one to int(size * long / short)), then the
+    centre (h, w), its offsets rounded as torchvision rounds them."""
+    from PIL import Image
+
+    iw, ih = img.size
+    nw, nh = (size, int(size * ih / iw)) if iw <= ih else (int(size * iw / ih), size)
+    if (nw, nh) != (iw, ih):
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR)
+    top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))
+    return img.crop((left, top, left + w, top + h))
+
+
+def read_image(path: Path, shape: tuple[int, int, int], max_value: float, invert: bool,
+               resize: int | None = None) -> torch.Tensor:
+    """One image as (1, C, H, W) in raw units 0..max_value: resized straight to (H, W), or with
+    `resize` its shorter side to `resize` then centre-cropped (`resize_and_crop`)."""
     from PIL import Image
 
     c, h, w = shape
@@ -215,6 +232,8 @@ def read_image(path: Path, shape: tuple[int, int, int], max_value: float, invert
         raise UserError(f"the model takes {c}-channel inputs; images can only feed 1 or 3 channels "
                         f"(save a {c}-channel .npy array instead)")
     img = decode_image(path, "L" if c == 1 else "RGB")
+    if resize is not None:
+        img = resize_and_crop(img, resize, h, w)
     if img.size != (w, h):
         shrink = img.size[0] >= w and img.size[1] >= h
         img = img.resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
@@ -317,9 +336,10 @@ def read_array(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
 
 
 def read_inputs(paths: list[str | os.PathLike], shape: tuple[int, int, int], max_value: float,
-                invert: bool = False) -> tuple[list[str], torch.Tensor]:
+                invert: bool = False, resize: int | None = None) -> tuple[list[str], torch.Tensor]:
     """(names, tensor (N, C, H, W) float32 in raw units) for the given files; `invert` turns dark
-    on light into light on dark (images: 255 - value; arrays: max_value - value)."""
+    on light into light on dark (images: 255 - value; arrays: max_value - value); `resize`: images'
+    shorter side resized to it, then centre-cropped (see `read_image`)."""
     names: list[str] = []
     parts: list[torch.Tensor] = []
     for p in map(Path, paths):
@@ -329,7 +349,7 @@ def read_inputs(paths: list[str | os.PathLike], shape: tuple[int, int, int], max
                 x = max_value - x   # raw units: 0..max_value, as an image's 0..255 is inverted
             names += [str(p)] if len(x) == 1 else [f"{p}[{i}]" for i in range(len(x))]
         elif p.suffix.lower() in IMAGE_SUFFIXES:
-            x = read_image(p, shape, max_value, invert)
+            x = read_image(p, shape, max_value, invert, resize)
             names.append(str(p))
         else:
             raise UserError(f"cannot predict on {p}: use PNG/JPEG images or .npy arrays")

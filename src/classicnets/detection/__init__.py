@@ -5,7 +5,9 @@ zoo's registry with `task="detection"` (`classicnets models`, `summary`, `create
 - `rcnn`: selective-search proposals (`proposals`: Felzenszwalb segmentation from scikit-image, the
   optional extra `classicnets[detection]`, then Uijlings' hierarchical grouping), each warped to a
   square and passed through a zoo ConvNet on its own, per-class scores (softmax or linear SVMs) and
-  box regression (Girshick et al. 2014);
+  box regression (Girshick et al. 2014), trained jointly in one loop or, with `training="stages"`, as
+  the paper trains it: fine-tuning, then SVMs with hard-negative mining, then ridge box regression
+  (`rcnn_stages`);
 - `fast_rcnn`: the same proposals, one pass of the backbone per image and RoI pooling on its feature
   map, classification and box regression trained jointly (`roi_heads`; Girshick 2015);
 - `faster_rcnn`: a region proposal network on the shared features instead of selective search

@@ -17,6 +17,8 @@ is one skeleton: check the inputs, compute the features (`feature_map`: the back
 images themselves for R-CNN, which crops before its network), then on the meta device only the
 shapes (`trace`, for `summary`), otherwise the proposals (`propose`: the RPN's, with its losses, or
 the external ones) and the losses (`loss`) in training or the detections (`detect`) in evaluation.
+A detector with more to fit after the engine's epochs (R-CNN trained in stages) does it in
+`finish_training`, which the training engine calls once they are done.
 """
 from __future__ import annotations
 
@@ -85,6 +87,12 @@ class Detector(nn.Module):
         """The `proposals.SelectiveSearchConfig` a model with `needs_proposals` wants its proposals
         computed with; None: selective search's defaults."""
         return None
+
+    def finish_training(self, train, val=None, *, seed: int = 0, log=lambda s: None) -> bool:
+        """What the model fits after the training engine's epochs, from (images, targets) batches of the
+        training and validation images in a fixed order: nothing for a detector trained end to end
+        (returns False); R-CNN's `training="stages"` trains its SVMs and box regressors here."""
+        return False
 
     def forward(self, images: torch.Tensor, targets: Sequence[Target] | None = None):
         check_inputs(self, images, targets, self.training)

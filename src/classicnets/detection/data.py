@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.core import Normalization, option_int
+from ..data.core import Normalization, dataset_repr, option_int
 from ..data.registry import dataset_info
 from ..errors import UserError
 
@@ -99,6 +99,10 @@ class DetectionSplit:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def __repr__(self) -> str:  # the dataclass's would print every pixel
+        masks = ", masks" if self.masks is not None else ""
+        return f"DetectionSplit({len(self):,} images {tuple(self.images.shape[1:])}, {len(self.boxes):,} objects{masks})"
 
     @property
     def counts(self) -> torch.Tensor:
@@ -171,6 +175,9 @@ class DetectionDataset:
         if len(self.train) and not len(self.train.boxes):
             raise UserError(f"the train split of {self.name!r} has no objects at all, so a detector has nothing "
                             f"to learn but background; give it images with boxes")
+
+    def __repr__(self) -> str:  # the dataclass's would print every split's fields
+        return dataset_repr(self)
 
     @property
     def kind(self) -> Literal["detection"]:

@@ -6,7 +6,8 @@ new RGB PIL image: each mask blended in its class's colour (40 % opacity), then 
 that colour with "name score" on a filled label above it (inside it where there is no room above).
 Colours come from a fixed palette by class, so one class looks the same in every picture. An image
 whose shorter side is under `min_side` pixels (256; digit_boxes' canvases are 64) is first enlarged
-by a whole factor, each pixel a block, so that the labels do not cover what they name.
+by a whole factor, each pixel a block, so that the labels do not cover what they name; never past
+`MAX_SIDE` (4096) pixels on its longer side, so a long thin strip is not blown up to gigabytes.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
            (204, 121, 167), (255, 0, 0), (0, 200, 0), (150, 75, 255), (255, 128, 192), (128, 128, 0)]
 MASK_OPACITY = 0.4
+MAX_SIDE = 4096  # no enlargement takes a drawing's longer side past this (an image already longer stays as it is)
 
 
 def colour(label: int) -> tuple[int, int, int]:
@@ -40,20 +42,23 @@ def _as_rgb(image) -> np.ndarray:
     return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a.copy()
 
 
-def upscale_factor(height: int, width: int, min_side: int = 256) -> int:
-    """The whole factor `draw_detections` enlarges an image of this size by (1: none)."""
-    return max(1, math.ceil(min_side / max(1, min(height, width))))
+def upscale_factor(height: int, width: int, min_side: int = 256, max_side: int = MAX_SIDE) -> int:
+    """The whole factor `draw_detections` enlarges an image of this size by (1: none): its shorter side
+    to `min_side`, as long as its longer side stays within `max_side` (a 2000x1 strip would otherwise
+    become 512000x256, 1.2 GB of drawing)."""
+    want = math.ceil(min_side / max(1, min(height, width)))
+    return max(1, min(want, max_side // max(1, height, width)))
 
 
 def draw_detections(image, boxes, labels, scores, classes: Sequence[str], masks=None,
-                    line_width: int | None = None, min_side: int = 256):
+                    line_width: int | None = None, min_side: int = 256, max_side: int = MAX_SIDE):
     """`image` with the detections drawn (see the module docstring), enlarged by
-    `upscale_factor(H, W, min_side)`; `boxes` in the image's pixels, `masks` (D, H, W) in [0, 1] or
-    bool at the image's size, drawn where above 0.5."""
+    `upscale_factor(H, W, min_side, max_side)`; `boxes` in the image's pixels, `masks` (D, H, W) in
+    [0, 1] or bool at the image's size, drawn where above 0.5."""
     from PIL import Image, ImageDraw, ImageFont
 
     rgb = _as_rgb(image)
-    k = upscale_factor(*rgb.shape[:2], min_side)
+    k = upscale_factor(*rgb.shape[:2], min_side, max_side)
     rgb = np.repeat(np.repeat(rgb, k, axis=0), k, axis=1) if k > 1 else rgb
     h, w = rgb.shape[:2]
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * k

@@ -170,7 +170,14 @@ def decode_boxes(deltas: torch.Tensor, proposals: torch.Tensor,
     _check_boxes(proposals, "proposals")
     if deltas.ndim != 2 or deltas.shape[1] % 4 or len(deltas) != len(proposals):
         raise UserError(f"deltas must be (N, 4 * K) for {len(proposals)} proposals; got {tuple(deltas.shape)}")
-    proposals = proposals.to(deltas.dtype)
+    return apply_deltas(deltas, proposals.to(deltas.dtype), weights, clip)
+
+
+def apply_deltas(deltas: torch.Tensor, proposals: torch.Tensor,
+                 weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+                 clip: float = BBOX_XFORM_CLIP) -> torch.Tensor:
+    """`decode_boxes`'s arithmetic without its argument checks, for callers that have checked them
+    (or cannot: `torch.export` would fix the data-dependent number of proposals that `len()` reads)."""
     wx, wy, ww, wh = weights
     px, py, pw, ph = (v[:, None] for v in _centres(proposals))  # (N, 1) each
     dx, dy = deltas[:, 0::4] / wx, deltas[:, 1::4] / wy           # (N, K) each

@@ -28,16 +28,59 @@ class ImageDetections:
     scores: np.ndarray    # (D,)
 
 
+# The drawing's file format, by the name's suffix (what Pillow writes; JPEG at quality 95).
+DRAWING_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+                   ".webp": "WEBP"}
+
+
+def drawing_format(path: Path) -> str:
+    """The image format a drawing named `path` is written in, by its suffix; `UserError` for another suffix."""
+    try:
+        return DRAWING_FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise UserError(f"--out {path}: a drawing is written as an image; end its name with "
+                        f"{', '.join(sorted(DRAWING_FORMATS))}, or name a directory") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
 def drawing_paths(files: Sequence[Path], out: Path | None) -> list[Path]:
-    """Where each image's drawing goes: IMAGE-detections.png beside it, or in the folder `out`, or
-    `out` itself for one image."""
-    if out is not None and len(files) > 1 and out.exists() and not out.is_dir():
+    """Where each image's drawing goes: IMAGE-detections.png beside it, or in the folder `out` (an
+    existing directory, or a new one: a name without an image suffix), or `out` itself for one image
+    (its suffix says the format). Names are made unique (`-2`, `-3`, ... where two images share a stem,
+    as a/0.png and b/0.png in one folder), and no drawing ever replaces one of the images: that is
+    refused before anything is written."""
+    several = len(files) > 1
+    if out is not None and several and out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; with several images --out names a directory for their pictures")
-    if out is None:
-        return [f.with_name(f"{f.stem}-detections.png") for f in files]
-    if len(files) > 1 or out.is_dir():
-        return [out / f"{f.stem}-detections.png" for f in files]
-    return [out]
+    if out is not None and several and not out.exists() and out.suffix.lower() in DRAWING_FORMATS:
+        raise UserError(f"--out {out} names one picture, and {len(files)} images make {len(files)}; name a "
+                        f"directory for them (e.g. --out {out.with_suffix('')}), or predict one image at a time")
+    if out is not None and not several and not out.is_dir() and out.suffix:
+        drawing_format(out)
+        targets = [out]
+    else:
+        folder = out
+        targets, taken = [], set()
+        for f in files:
+            where = folder if folder is not None else f.parent
+            target, n = where / f"{f.stem}-detections.png", 1
+            while str(target.resolve()) in taken:
+                n += 1
+                target = where / f"{f.stem}-detections-{n}.png"
+            taken.add(str(target.resolve()))
+            targets.append(target)
+    for f in files:
+        for t in targets:
+            if t.resolve() == f.resolve() or _same_file(t, f):
+                raise UserError(f"the drawing would be written to {t}, which is one of the images given; "
+                                f"nothing was written: choose another --out")
+    return targets
 
 
 @torch.no_grad()
@@ -83,7 +126,8 @@ def detect_images(model: Detector, files: Sequence[str | Path], *, input_shape: 
                                   align_corners=False)[:, 0].numpy()
         picture = draw_detections(original, boxes.numpy(), labels.numpy(), scores.numpy(), classes, masks)
         buf = io.BytesIO()
-        picture.save(buf, format="PNG")
+        fmt = drawing_format(target)
+        picture.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         try:
             write_bytes(target, buf.getvalue())
         except OSError as e:

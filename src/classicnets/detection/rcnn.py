@@ -32,6 +32,13 @@ is scored per class and regressed to a tighter box per class; per-class NMS give
   (smooth L1 on targets weighted (10, 10, 5, 5), as the Fast R-CNN heads here);
   `box_regression="ridge"` is the paper's ridge regression: squared loss on detached features plus
   `ridge_l2` times the squared weights, unweighted targets. Loss "box".
+- `training="stages"` is the paper's own procedure (section 2.3, appendices B and C; the course,
+  000 L255-276): three models trained one after another, the CNN fine-tuned with the softmax alone
+  (the engine's epochs), then the per-class SVMs with hard-negative mining, then the ridge box
+  regressors, both on the frozen CNN's fc7 features (`rcnn_stages`, run by `finish_training` after
+  the last epoch). Its classifier is "svm" and its box regression "ridge" unless told otherwise
+  (`classifier="softmax"` keeps the fine-tuned softmax and skips the SVMs). "joint" (the default)
+  trains everything in one loop, as described above.
 - Detection (section 2.2): per class, scores above `score_threshold`, boxes decoded and clipped,
   greedy NMS at `nms_threshold` (the paper: 0.3), the best `detections_per_image` kept.
 
@@ -75,22 +82,43 @@ class RCNNConfig:
 
     warp_size: int = 32                 # side of the warped square, pixels
     context_padding: float | None = None  # pixels of context around the box in the warp; None: 16/227 of it
-    classifier: str = "softmax"         # "softmax" (the fine-tuned network's) or "svm" (per-class linear SVMs)
-    box_regression: str = "linear"      # "linear" (joint, smooth L1) or "ridge" (squared loss, detached features)
+    training: str = "joint"             # "joint" (one loop) or "stages" (the paper's three, `rcnn_stages`)
+    classifier: str | None = None       # "softmax" (the fine-tuned network's) or "svm" (per-class linear SVMs);
+    #                                     None: softmax when joint, svm in stages
+    box_regression: str | None = None   # "linear" (joint, smooth L1) or "ridge" (squared loss, detached features;
+    #                                     in stages: closed form, stage 3); None: linear when joint, ridge in stages
     fg_iou: float = 0.5                 # fine-tuning: foreground at IoU >= this with a ground-truth box
     bg_iou: float = 0.5                 # fine-tuning: background below this best IoU
     svm_negative_iou: float = 0.3       # SVM negatives: below this IoU with every box of the class
     box_iou: float = 0.6                # box regression: regions with IoU >= this
     roi_batch: int = 64                 # regions per image in the loss (the paper: 128 per image)
     positive_fraction: float = 0.25     # of them at most this share foreground (the paper: 32 of 128)
-    svm_l2: float = 1e-3                # SVM weight penalty (R-CNN's C)
+    svm_l2: float = 1e-3                # SVM weight penalty (joint training's hinge loss)
     svm_positive_weight: float = 2.0    # hinge loss weight of positives
-    ridge_l2: float = 1e-3              # ridge regression's weight penalty
+    ridge_l2: float = 1e-3              # ridge regression's weight penalty (joint training)
+    svm_c: float = 1e-3                 # stages: each SVM's C (liblinear's; the released code's)
+    svm_bias: float = 10.0              # stages: the SVMs' bias feature (liblinear's -B, the code's bias_mult)
+    svm_initial_negatives: int = 2000   # stages: the random negatives each SVM starts from
+    svm_rounds: int = 10                # stages: hard-negative mining rounds at most
+    ridge_lambda: float = 1000.0        # stages: the ridge regressors' lambda without a validation split (the paper's)
+    ridge_lambdas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # stages: chosen among on validation
     score_threshold: float = 0.05       # detections: class score above this
     nms_threshold: float = 0.3          # detections: greedy NMS IoU within a class (the paper's)
     detections_per_image: int = 100
     chunk: int = 256                    # proposals per backbone call at inference
     proposals: SelectiveSearchConfig = field(default_factory=SelectiveSearchConfig)
+
+    def __post_init__(self):
+        if self.training not in ("joint", "stages"):
+            raise UserError(f"training must be 'joint' or 'stages'; got {self.training!r}")
+        stages = self.training == "stages"
+        if self.classifier is None:
+            self.classifier = "svm" if stages else "softmax"
+        if self.box_regression is None:
+            self.box_regression = "ridge" if stages else "linear"
+        if stages and self.box_regression != "ridge":
+            raise UserError(f"training='stages' fits the box regressors by ridge regression after fine-tuning "
+                            f"(stage 3); box_regression={self.box_regression!r} is trained jointly: leave it out")
 
 
 def feature_backbone(name: str, in_channels: int, warp_size: int) -> tuple[nn.Module, int]:
@@ -144,9 +172,28 @@ class RCNN(Detector):
         self.bbox_pred = nn.Linear(dim, 4 * num_classes)                             # per class, no background
         nn.init.normal_(self.cls_score.weight, std=0.01)
         nn.init.zeros_(self.cls_score.bias)
-        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        if cfg.training == "joint":
+            nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        else:  # stages: the proposals' own boxes until stage 3 fits the regressors
+            nn.init.zeros_(self.bbox_pred.weight)
         nn.init.zeros_(self.bbox_pred.bias)
         self.proposal_cache = ProposalCache()
+        if cfg.training == "stages":  # 1 fine-tuned, 2 SVMs trained, 3 box regressors fitted: saved with the weights
+            self.register_buffer("stage", torch.tensor(1))
+
+    @property
+    def staged(self) -> bool:
+        return self.config.training == "stages"
+
+    def finish_training(self, train, val=None, *, seed: int = 0, log=lambda s: None) -> bool:
+        """Stages 2 and 3 (the SVMs, the box regressors) on the fine-tuned CNN, from the (images,
+        targets) batches `train` and `val` (see `rcnn_stages`); the training engine calls this after
+        its epochs. Whether the model changed: only with training="stages"."""
+        if not self.staged:
+            return False
+        from .rcnn_stages import fit_stages
+        fit_stages(self, train, val, seed=seed, log=log)
+        return True
 
     @property
     def proposal_config(self) -> SelectiveSearchConfig:
@@ -247,6 +294,8 @@ class RCNN(Detector):
         feats = self.features(images, boxes, image)                    # (N, F): one backbone call
         logits = self.cls_score(feats)
         cls = F.cross_entropy(logits, labels) if len(labels) else logits.sum() * 0  # no region at all: zero
+        if self.staged:  # stage 1: the softmax alone fine-tunes the CNN; SVMs and regressors come after
+            return {"cls": cls}
         if self.svm is not None:
             margin = self.svm(feats.detach())                          # (N, K)
             weight = torch.where(svm_targets > 0, cfg.svm_positive_weight, 1.0) * (svm_targets != 0)
@@ -266,8 +315,9 @@ class RCNN(Detector):
 
     # -- detection --------------------------------------------------------------------------------
     def scores(self, feats: torch.Tensor) -> torch.Tensor:
-        """(N, K) class scores without background: softmax probabilities, or sigmoid(SVM margins)."""
-        if self.svm is not None:
+        """(N, K) class scores without background: softmax probabilities, or sigmoid(SVM margins)
+        (in stages, once the SVMs are trained)."""
+        if self.svm is not None and (not self.staged or int(self.stage) >= 2):
             return torch.sigmoid(self.svm(feats))
         return F.softmax(self.cls_score(feats), -1)[:, 1:]
 
@@ -335,15 +385,16 @@ def inference_time(model: RCNN, images: torch.Tensor, proposals: Sequence[torch.
                 paper="Girshick et al. 2014, Rich feature hierarchies for accurate object detection", year=2014,
                 input_shape=(1, 64, 64), task="detection")
 def rcnn(num_classes: int = 10, in_channels: int = 1, backbone: str = "lenet", warp_size: int | None = None,
-         context_padding: float | None = None, classifier: str = "softmax", box_regression: str = "linear",
-         roi_batch: int = 64, nms_threshold: float = 0.3, detections_per_image: int = 100,
+         context_padding: float | None = None, classifier: str | None = None, box_regression: str | None = None,
+         training: str = "joint", roi_batch: int = 64, nms_threshold: float = 0.3, detections_per_image: int = 100,
          max_proposals: int = 2000, chunk: int = 256) -> RCNN:
     """The zoo's `lenet` on 32x32 warps for digit_boxes (`backbone="lenet5"`: 13x cheaper per region,
-    less accurate); `backbone="alexnet"` (227) or `"vgg16"` (224) with
-    `in_channels=3` and `classifier="svm"`, `box_regression="ridge"` is the paper's form."""
+    less accurate); `backbone="alexnet"` (227) or `"vgg16"` (224) with `in_channels=3` and
+    `training="stages"` (fine-tuning, then SVMs with hard-negative mining, then ridge box regression)
+    is the paper's form; `classifier="svm"`, `box_regression="ridge"` train its heads jointly instead."""
     if warp_size is None:
         warp_size = WARP_SIZES.get(backbone, model_info(backbone).input_shape[-1])
-    cfg = RCNNConfig(warp_size=warp_size, context_padding=context_padding, classifier=classifier,
+    cfg = RCNNConfig(warp_size=warp_size, context_padding=context_padding, classifier=classifier, training=training,
                      box_regression=box_regression, roi_batch=roi_batch, nms_threshold=nms_threshold,
                      detections_per_image=detections_per_image, chunk=chunk,
                      proposals=SelectiveSearchConfig(max_proposals=max_proposals))

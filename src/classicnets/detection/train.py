@@ -16,6 +16,11 @@ Augmentation follows the boxes (`loader.check_augment` says which). Models with 
 once per image by `detection.proposals.proposals_for` and cached on disk (under the data cache,
 `proposals/`), so selective search does not run again every epoch or run.
 
+A detector with more to fit after the epochs (R-CNN with `training="stages"`: its SVMs and box
+regressors, `detection.rcnn_stages`) does it in `finish_training`, called once the epochs are done;
+the checkpoints hold the state after the epochs, so a run resumed after its last epoch (stopped during
+those stages) does no epoch and fits them again, and a finished run trained further refits them.
+
 Training runs in one process (data parallel detection is not supported yet).
 """
 from __future__ import annotations
@@ -101,4 +106,25 @@ def fit_detection(model: nn.Module, data: DetectionDataset, config: TrainConfig 
     stopping = with_stopping(callbacks, config, higher_is_better=monitor == "val_map50")
     trainer = Trainer(model, train, val, config, normalization, augment, stopping, "detection",
                       hooks=hooks(model, val, proposals))
-    return run_trainer(trainer, resume, normalization)
+    history = run_trainer(trainer, resume, normalization)
+    finish_training(trainer, train, val, proposals, log)
+    return history
+
+
+def finish_training(trainer: Trainer, train: DetectionSplit, val: DetectionSplit | None,
+                    proposals: dict[str, list[torch.Tensor] | None], log=None) -> None:
+    """After the engine's epochs (and the best epoch's weights restored with keep_best): what the model
+    fits on its own (`Detector.finish_training`; R-CNN's stages 2 and 3), on the training and
+    validation images in order, unaugmented; then the validation mAP of the model as it now is."""
+    finish = getattr(trainer.model, "finish_training", None)
+    if finish is None:
+        return
+    log = log or (lambda s: None)
+    size = min(trainer.config.eval_batch_size, EVAL_BATCH_CAP)
+
+    def batches(split, props):
+        return DetectionLoader(split, size, device=trainer.device, normalization=trainer.normalization, proposals=props)
+    val_batches = batches(val, proposals.get("val")) if val is not None else None
+    if finish(batches(train, proposals.get("train")), val_batches, seed=trainer.config.seed, log=log) \
+            and trainer.val_loader is not None:
+        log(f"  val_map50 after them: {trainer.validate()['map50']:.4f}")

@@ -5,7 +5,7 @@ Python loops whose trip counts depend on the data (greedy NMS settles boxes pass
 loops over the images of a batch, proposals are split per image with `.tolist()`). A trace would
 freeze those counts, and `torch.export` refuses them. `DetectorGraph` runs the same computation on
 ONE image of the model's fixed size, reusing the model's own layers (backbone, RPN head, box and mask
-heads), its configuration and its box coding (`ops.decode_boxes`), and writes only the data-dependent
+heads), its configuration and its box coding (`ops.apply_deltas`), and writes only the data-dependent
 steps anew, as torchvision's Faster R-CNN export does:
 
 - non-maximum suppression is one operator, `classicnets::nms` (greedy, IoU strictly above the
@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..detection.ops import apply_deltas
 from ..errors import UserError
 
 _LOWEST = float(torch.finfo(torch.float32).min)  # ONNX's score_threshold: every finite score takes part
@@ -100,24 +101,6 @@ def onnx_nms(boxes, scores, iou_threshold: float, max_output: int):
                                     op.Constant(value_ints=[max_output]), op.Constant(value_floats=[iou_threshold]),
                                     op.Constant(value_floats=[_LOWEST]))
     return op.Reshape(op.Slice(selected, [2], [3], [1]), [-1])  # (batch, class, box) rows -> box indices
-
-
-# -- box coding ----------------------------------------------------------------------------------------
-def decode_boxes(deltas: Tensor, proposals: Tensor, weights: tuple[float, float, float, float]) -> Tensor:
-    """`ops.decode_boxes`, the same arithmetic, without its argument checks: their `len()` would turn
-    the data-dependent number of proposals into a constant, which `torch.export` refuses."""
-    from ..detection.ops import BBOX_XFORM_CLIP
-
-    wx, wy, ww, wh = weights
-    widths, heights = proposals[:, 2] - proposals[:, 0], proposals[:, 3] - proposals[:, 1]
-    px, py = (proposals[:, 0] + 0.5 * widths)[:, None], (proposals[:, 1] + 0.5 * heights)[:, None]
-    pw, ph = widths[:, None], heights[:, None]                             # (N, 1) each
-    dx, dy = deltas[:, 0::4] / wx, deltas[:, 1::4] / wy                   # (N, K) each
-    dw = (deltas[:, 2::4] / ww).clamp(max=BBOX_XFORM_CLIP)
-    dh = (deltas[:, 3::4] / wh).clamp(max=BBOX_XFORM_CLIP)
-    cx, cy = dx * pw + px, dy * ph + py
-    w, h = torch.exp(dw) * pw, torch.exp(dh) * ph
-    return torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=2).flatten(1)  # (N, 4K)
 
 
 # -- RoIAlign ------------------------------------------------------------------------------------------
@@ -214,7 +197,7 @@ class DetectorGraph(nn.Module):
         _, a, h, w = logits.shape
         objectness = logits.permute(0, 2, 3, 1).reshape(-1)                         # (N,), anchor order
         deltas = deltas.view(1, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(-1, 4)   # (N, 4)
-        boxes = decode_boxes(deltas, self.anchors, (1.0, 1.0, 1.0, 1.0))
+        boxes = apply_deltas(deltas, self.anchors, (1.0, 1.0, 1.0, 1.0))
         k = min(cfg.pre_nms_top_n[1], objectness.shape[0])
         top, idx = objectness.topk(k)
         boxes = boxes[idx]
@@ -235,7 +218,7 @@ class DetectorGraph(nn.Module):
         pooled = align_one_image(features, rois, cfg.pool_size, scale, cfg.sampling_ratio)
         logits, deltas = heads.box_predictor(heads.box_head(pooled))
         scores = F.softmax(logits, -1)[:, 1:].reshape(-1)                           # (P * K,) no background
-        boxes = decode_boxes(deltas, rois, BOX_WEIGHTS).view(-1, k + 1, 4)[:, 1:].reshape(-1, 4)
+        boxes = apply_deltas(deltas, rois, BOX_WEIGHTS).view(-1, k + 1, 4)[:, 1:].reshape(-1, 4)
         labels = torch.arange(k, device=boxes.device).repeat(rois.shape[0])          # (P * K,)
         height, width = self.image_size
         boxes = torch.stack((boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),

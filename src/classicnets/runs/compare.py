@@ -291,7 +291,9 @@ def _describe(row: RunRow, config: dict[str, Any], card: dict[str, Any]) -> None
     row.model = model or (card.get("name") if isinstance(card.get("name"), str) else None)
     row.data = data or (card.get("data") if isinstance(card.get("data"), str) else None)
     row.recipe = _checked(section("recipe"), "name", "text", f"{record.CONFIG}'s recipe", problems)
-    row.epochs_planned = _checked(section("train"), "epochs", "count", f"{record.CONFIG}'s train", problems)
+    # a run made from published weights (runs.pretrained) plans no training
+    row.epochs_planned = 0 if isinstance(config.get("pretrained"), dict) else \
+        _checked(section("train"), "epochs", "count", f"{record.CONFIG}'s train", problems)
     resumed = config.get("resumed")
     if resumed is not None and not isinstance(resumed, list):
         problems.append(f"{record.CONFIG} has resumed {json.dumps(resumed)[:40]}, not a list")

@@ -180,6 +180,8 @@ def _curves(run: Path, row: RunRow) -> str:
     from .plots import plot_curves
 
     png = _read_png(run / record.CURVES) if row.status in ("finished", "resumed") else None
+    if png is None and row.epochs == 0 and not row.curves.get("epoch"):  # e.g. made from published weights
+        return '<p class="muted">No curves: the run trained no epochs.</p>'
     note = ""
     if png is None and row.curves:  # unfinished (curves.png comes at the end) or damaged: draw them again
         history = {k: v for k, v in row.curves.items() if k != "epoch"}

@@ -67,9 +67,9 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
+def prepare(cfg: RunConfig, *, warn: Log = _stderr, base_only: bool = False) -> Prepared:
     """Check the settings, load and check the data, choose the run's task, build the model:
-    everything before the run directory."""
+    everything before the run directory. `base_only`: only the base will be used (`extract_features`)."""
     from ..data import load_dataset
     from ..train.engine import resolve_device
     from ..zoo import model_info
@@ -80,7 +80,7 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr) -> Prepared:
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
-    p = task.prepare(cfg, data, device, warn)
+    p = task.prepare(cfg, data, device, warn, base_only=base_only)
     _check_validation(p.data, cfg.train)
     return p
 
@@ -199,7 +199,8 @@ def _remove_new_run(path: Path, created: bool) -> None:
 # -- training ---------------------------------------------------------------------------------------
 def _wall_clock():
     """A callback adding up the seconds spent in finished epochs, kept in the checkpoint so that a
-    resumed run reports its whole training time."""
+    resumed run reports its whole training time; `total()` adds what the task did after the last
+    epoch (R-CNN's later stages, say)."""
     from ..train import Callback
 
     class WallClock(Callback):
@@ -213,13 +214,15 @@ def _wall_clock():
             self.seconds += now - self._last
             self._last = now
 
+        def total(self) -> float:
+            return self.seconds + (time.perf_counter() - self._last if hasattr(self, "_last") else 0.0)
+
         def state_dict(self):  # inside an epoch (a checkpoint there), the epoch's time so far counts too
             return {"seconds": self.seconds + (time.perf_counter() - self._last)}
 
         def load_state_dict(self, state):
             self.seconds = float(state.get("seconds", 0.0))
     return WallClock()
-
 
 
 def _card(p: Prepared) -> ModelCard:
@@ -269,9 +272,9 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     if model_info(cfg.model).task == "detection":
         raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
                         f"base's features (e.g. {EXTRACT_EXAMPLE}'s)")
-    p = prepare(cfg, warn=warn)
+    p = prepare(cfg, warn=warn, base_only=True)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
-    return extract(base.to(p.device), p.data, p.normalization, feature_identity(p), p.device, log=log)
+    return extract(base.to(p.device), p.data, p.normalization, feature_identity(p, base), p.device, log=log)
 
 
 @contextlib.contextmanager
@@ -310,9 +313,13 @@ def _finish(run: Path, p: Prepared, history, log: Log, course: dict[str, Any] | 
     return results
 
 
-def describe_settings(cfg: RunConfig, data=None) -> str:
+def describe_settings(cfg: RunConfig, data=None, preprocessing: dict[str, Any] | None = None) -> str:
     """Every setting that shapes a run, in one paragraph: printed at the top of each run. With the
-    loaded `data`, a run without any validation says so."""
+    loaded `data`, a run without any validation says so; with the `preprocessing` the weights brought
+    (`Normalization.to_dict()`, the "preprocessing" of `Prepared.transfer`), it is named instead of
+    `--normalize`, which it replaces."""
+    from ..transfer.published import describe_preprocessing
+
     t, a = cfg.train, cfg.augment
     opt = f"{t.optimizer} lr {t.lr:g}"
     if t.optimizer == "sgd":
@@ -330,7 +337,12 @@ def describe_settings(cfg: RunConfig, data=None) -> str:
         val = "no validation"
     else:
         val = "validate on the data set's validation split"
-    parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val, f"normalize {t.normalize}"]
+    norm = None
+    if preprocessing is not None:
+        from ..data.core import Normalization
+        norm = Normalization.from_dict(preprocessing)
+    parts = [f"{opt} ({sched})", f"batch {t.batch_size}", f"{t.epochs} epochs", val,
+             describe_preprocessing(norm, t.normalize)]
     if t.label_smoothing:
         parts.append(f"label smoothing {t.label_smoothing:g}")
     if t.clip_norm:
@@ -438,7 +450,7 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
         if lock is None:  # another process of a data parallel run: rank 0 writes the results
             return RunResult(run, history, {})
         return RunResult(run, history, _finish(run, p, history, log, recipe["course"] if recipe else None,
-                                                 clock.seconds, note))
+                                                 clock.total(), note))
     finally:
         if lock is not None:
             lock.release()
@@ -548,4 +560,4 @@ def _resume_locked(run: Path, epochs: int | None, callbacks: Sequence, log: Log,
     if not main:  # another process of a data parallel run: rank 0 writes the results
         return RunResult(run, history, {}, resumed_from=done)
     course = (read_json(run / CONFIG, "run configuration").get("recipe") or {}).get("course")
-    return RunResult(run, history, _finish(run, p, history, log, course, clock.seconds, note), resumed_from=done)
+    return RunResult(run, history, _finish(run, p, history, log, course, clock.total(), note), resumed_from=done)

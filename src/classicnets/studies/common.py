@@ -25,6 +25,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -177,3 +178,44 @@ class SplitProbe(Callback):
         out = run_eval(trainer.model, loader, task=self.task)
         self.loss.append(out["loss"])
         self.acc.append(out.get("acc", float("nan")))
+
+
+@dataclass
+class Conv1DProblem:
+    """The course's one-filter 1D convolution (file 004's figure: 5 inputs, a filter of 3), a tanh, a
+    dense output and a squared error, on seeded random values: what `shared-weights` and
+    `conv-backprop` differentiate by hand beside autograd. `run` validates, then computes (`_compute`)
+    on one thread with the environment recorded."""
+
+    length: int = 5          # inputs z_1..z_n of the convolution (the course's figure: 5)
+    kernel: int = 3          # weights w_1..w_k of the filter (the course's figure: 3)
+    examples: int = 4        # batch the loss is averaged over
+    seed: int = 0            # inputs, targets and weights
+
+    def validate(self):
+        check_common(self, counts=("length", "kernel", "examples"))
+        if self.kernel > self.length:
+            raise UserError(f"--kernel {self.kernel} is longer than the input (--length {self.length}); "
+                            f"a filter must fit at least once")
+        return self
+
+    @property
+    def positions(self) -> int:
+        return self.length - self.kernel + 1
+
+    def run(self, log=print, callbacks=()):
+        self.validate()
+        with one_thread():
+            self.environment = environment()
+            return self._compute()
+
+    def draw(self, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """(inputs (examples, length), targets (examples,), filter (kernel,), bias (1,), dense weights
+        (positions,)), float64, drawn from `g` in that order."""
+        d = torch.float64
+        inputs = torch.randn(self.examples, self.length, generator=g, dtype=d)
+        y = torch.randn(self.examples, generator=g, dtype=d)
+        w = torch.randn(self.kernel, generator=g, dtype=d) / self.kernel ** 0.5
+        b = torch.randn(1, generator=g, dtype=d) * 0.1
+        v = torch.randn(self.positions, generator=g, dtype=d) / self.positions ** 0.5
+        return inputs, y, w, b, v

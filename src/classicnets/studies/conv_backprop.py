@@ -28,8 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
-from .common import check_common, environment, one_thread, pyplot, save_figure
+from .common import Conv1DProblem, pyplot, save_figure
 
 CHANNELS_2D = (2, 3)  # in, out of the 2D check
 
@@ -71,7 +70,7 @@ def flipped_filter_pass_2d(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class ConvBackprop:
+class ConvBackprop(Conv1DProblem):
     length: int = 5          # units of layer r, inputs z_1..z_n of the convolution (the course's figure: 5)
     kernel: int = 3          # weights w_1..w_k of the filter (the course's figure: 3)
     examples: int = 4        # batch the loss is averaged over
@@ -84,31 +83,9 @@ class ConvBackprop:
     check_2d: dict[str, float] = field(default_factory=dict)     # largest difference, sizes
     environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
-    def validate(self) -> ConvBackprop:
-        check_common(self, counts=("length", "kernel", "examples"))
-        if self.kernel > self.length:
-            raise UserError(f"--kernel {self.kernel} is longer than the input (--length {self.length}); "
-                            f"a filter must fit at least once")
-        return self
-
-    @property
-    def positions(self) -> int:
-        return self.length - self.kernel + 1
-
-    def run(self, log=print, callbacks=()) -> ConvBackprop:
-        self.validate()
-        with one_thread():
-            self.environment = environment()
-            return self._compute()
-
     def _compute(self) -> ConvBackprop:
         g = torch.Generator().manual_seed(self.seed)
-        d = torch.float64
-        a_r = torch.randn(self.examples, self.length, generator=g, dtype=d)
-        y = torch.randn(self.examples, generator=g, dtype=d)
-        w = torch.randn(self.kernel, generator=g, dtype=d) / self.kernel ** 0.5
-        b = torch.randn(1, generator=g, dtype=d) * 0.1
-        v = torch.randn(self.positions, generator=g, dtype=d) / self.positions ** 0.5
+        a_r, y, w, b, v = self.draw(g)
 
         # autograd: layer r's pre-activations as the leaf, z's gradient kept
         leaf = a_r.clone().requires_grad_(True)

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
-from .common import check_common, environment, one_thread, pyplot, save_figure
+from .common import Conv1DProblem, pyplot, save_figure
 
 
 @dataclass
-class SharedWeights:
+class SharedWeights(Conv1DProblem):
     length: int = 5          # inputs z_1..z_n of the 1D convolution (the course's figure: 5)
     kernel: int = 3          # weights w_1..w_k of the filter (the course's figure: 3)
     examples: int = 4        # batch the loss is averaged over
@@ -40,32 +39,10 @@ class SharedWeights:
     loss: float = float("nan")
     environment: dict = field(default_factory=dict)  # torch, threads, CPU, device: see common.environment
 
-    def validate(self) -> SharedWeights:
-        check_common(self, counts=("length", "kernel", "examples"))
-        if self.kernel > self.length:
-            raise UserError(f"--kernel {self.kernel} is longer than the input (--length {self.length}); "
-                            f"a filter must fit at least once")
-        return self
-
-    @property
-    def positions(self) -> int:
-        return self.length - self.kernel + 1
-
-    def run(self, log=print, callbacks=()) -> SharedWeights:
-        self.validate()
-        with one_thread():
-            self.environment = environment()
-            return self._compute()
-
     def _compute(self) -> SharedWeights:
         g = torch.Generator().manual_seed(self.seed)
-        d = torch.float64
-        z = torch.randn(self.examples, self.length, generator=g, dtype=d)
-        y = torch.randn(self.examples, generator=g, dtype=d)
-        w = torch.randn(self.kernel, generator=g, dtype=d) / self.kernel ** 0.5
-        b = torch.randn(1, generator=g, dtype=d) * 0.1
-        v = torch.randn(self.positions, generator=g, dtype=d) / self.positions ** 0.5
-        c = torch.zeros(1, dtype=d)
+        z, y, w, b, v = self.draw(g)
+        c = torch.zeros(1, dtype=torch.float64)
 
         # autograd: the same network with the weights as leaves
         params = {k: t.clone().requires_grad_(True) for k, t in (("weight", w), ("bias", b), ("dense", v))}

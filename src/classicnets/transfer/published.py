@@ -1,9 +1,10 @@
 """Published weights in one call, and used as they are (no training).
 
     import classicnets as cn
-    from classicnets.transfer import load_weights, pretrained
+    model = cn.create("resnet18", weights="resnet18-f37072fd.pth")   # built and loaded in one call;
+    model.preprocessing                         # the pixels' preprocessing the weights expect
     model = cn.create("resnet18")
-    report, norm = load_weights(model, "resnet18-f37072fd.pth", model_name="resnet18")
+    report, norm = cn.load_weights(model, "resnet18-f37072fd.pth")   # into a model already built
     p = pretrained("mobilenet", "imagenet")     # the model in eval mode, ImageNet's class names,
     p.predict(pixels)                           # its input shape, the weights' own preprocessing
 
@@ -82,11 +83,16 @@ def load_weights(model: nn.Module, source: str | os.PathLike, *, model_name: str
     as `--weights` (see `transfer.weights.load_pretrained`: nothing is assigned unless every check
     passes). Returns the load report and the preprocessing the weights expect of pixels (the run's
     normalisation, torchvision's ImageNet mean and std, a Keras application's `preprocess_input`), or
-    None where the file says nothing of it. `model_name` may be left out for a run directory (its
-    model card names it). `input_shape` (C, H, W): the inputs the model was built for (Keras files of
-    flattening models built for non-square inputs need it; "imagenet" picks MobileNet's file by it)."""
+    None where the file says nothing of it; the model keeps it as `model.preprocessing`.
+    `model_name` may be left out for a model from `classicnets.create` (it keeps its name as
+    `model.zoo_name`, and `model_args` its options) or for a run directory (its model card names it).
+    `input_shape` (C, H, W): the inputs the model was built for (Keras files of flattening models built
+    for non-square inputs need it; "imagenet" picks MobileNet's file by it)."""
     path = Path(source).expanduser()
     card = _run_card(path) if str(source) != "imagenet" and path.exists() else None
+    if model_name is None and getattr(model, "zoo_name", None):
+        model_name = model.zoo_name
+        model_args = getattr(model, "zoo_args", None) if model_args is None else model_args
     if model_name is None:
         if card is None:
             raise UserError(f"loading {source} needs model_name=, the zoo name the model was built as (e.g. "
@@ -104,7 +110,65 @@ def load_weights(model: nn.Module, source: str | os.PathLike, *, model_name: str
     card = card or _run_card(path)
     if card is not None and card.norm is not None:
         norm = card.norm
+    model.preprocessing = norm  # a plain attribute: not a tensor, not in the state dict
     return report, norm
+
+
+def default_input_shape(name: str, model_args: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """The (C, H, W) inputs the zoo's `name` is built for with `model_args`: its `in_channels` and
+    `input_size` where given, else the registry's input shape."""
+    from ..zoo import model_info
+    shape = tuple(model_info(name).input_shape)
+    args = dict(model_args or {})
+    if len(shape) != 3:
+        return shape
+    size = args.get("input_size")
+    h, w = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else shape[1:]
+    return (args.get("in_channels", shape[0]), h, w)
+
+
+def create(name: str, seed: int | None = None, *, weights: str | os.PathLike | None = None,
+           input_shape: Sequence[int] | None = None, **kwargs: Any) -> nn.Module:
+    """Build the zoo's `name` (`zoo.create`: `seed`, builder options as keyword arguments) and, with
+    `weights`, load them in the same call, as `--weights` does: a weights file (safetensors, a PyTorch
+    or torchvision state dict, a Keras .h5 / .weights.h5 / .keras file), a classicnets run directory,
+    a file name in `$CLASSICNETS_WEIGHTS`, or "imagenet" (the model's published file, looked up, else
+    downloaded). Same rules and refusals as `load_weights`; tensors the weights do not hold (a head
+    for another number of classes) keep their fresh initialisation, with a warning naming them.
+
+    The model keeps its name and options (`model.zoo_name`, `model.zoo_args`, so `load_weights(model,
+    path)` needs no more), and with `weights` the preprocessing they expect of pixels in
+    `model.preprocessing` (a `Normalization`: call it on pixels 0..max_value; None where the file says
+    nothing) and the load report in `model.weights_report`. `input_shape` (C, H, W): the inputs the
+    weights are for, where the options do not say it (MobileNet's published files differ by size).
+    A run directory without options gives the run's model: its options, and its new head if it has one."""
+    import warnings
+
+    from ..zoo import create as build
+    from ..zoo import model_info
+    if weights is not None and model_info(name).task == "detection":
+        raise UserError(f"{name} is a detector; its weights start from a classifier's for its backbone only: "
+                        f"`classicnets train --model {name} --weights ...`, or load a trained run with "
+                        f"classicnets.runs.rundir.load_model")
+    path = Path(weights).expanduser() if weights is not None else None
+    card = _run_card(path) if path is not None and str(weights) != "imagenet" and path.exists() else None
+    if card is not None and card.name != name:
+        raise UserError(f"{weights} is a run of {card.name}, not of {name}; name {card.name}")
+    if card is not None and not kwargs:  # the run's own model: its options, and its new head if it has one
+        kwargs = dict(card.args)
+        model = model_from_card(card) if card.head else build(name, seed=seed, **kwargs)
+    else:
+        model = build(name, seed=seed, **kwargs)
+    model.zoo_name, model.zoo_args = name, {k: v for k, v in kwargs.items() if v is not None}
+    if weights is None:
+        return model
+    shape = tuple(input_shape) if input_shape else tuple(card.input_shape) if card is not None else \
+        default_input_shape(name, model.zoo_args)
+    report, _ = load_weights(model, weights, model_name=name, model_args=model.zoo_args, input_shape=shape)
+    model.weights_report = report
+    if report.skipped or report.missing:
+        warnings.warn(f"Weights: {report.summary()}", UserWarning, stacklevel=2)
+    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +194,8 @@ class Pretrained:
         """The fields of a run's model card (`record.ModelCard(**fields)`), torch-free."""
         return {"name": self.name, "args": dict(self.model_args), "input_shape": list(self.input_shape),
                 "classes": list(self.classes), "normalization": self.preprocessing.to_dict()
-                if self.preprocessing else None, "data": self.data, "data_args": {}, "task": "multiclass"}
+                if self.preprocessing else None, "data": self.data, "data_args": {}, "task": "multiclass",
+                "resize": self.resize}
 
     def describe(self) -> str:
         """One line: the model, the weights, the classes and the preprocessing."""
@@ -168,7 +233,7 @@ def pretrained(name: str, weights: str | os.PathLike = "imagenet", *, model_args
         if card.name != name:
             raise UserError(f"{weights} is a run of {card.name}, not of {name}; name {card.name}")
         args = {**card.args, **args}
-    shape = tuple(input_shape) if input_shape else tuple(card.input_shape if card else info.input_shape)
+    shape = tuple(input_shape) if input_shape else tuple(card.input_shape) if card else default_input_shape(name, args)
     model = model_from_card(card) if card is not None and not model_args else create(name, **args)  # a run's head too
     report, norm = load_weights(model, weights, model_name=name, model_args=args, input_shape=shape)
     if report.missing:
@@ -182,7 +247,8 @@ def pretrained(name: str, weights: str | os.PathLike = "imagenet", *, model_args
         got = f"{len(names)} class names" if names is not None else "no class names"
         raise UserError(f"{name} with {report.path.name} has {n} outputs and {got}; give its {n} class names")
     torchvision = report.format == "torchvision"
-    return Pretrained(name, model.eval(), names, shape, norm, 256 if torchvision and shape[-1] == 224 else None,
+    resize = card.resize if card is not None else 256 if torchvision and shape[-1] == 224 else None
+    return Pretrained(name, model.eval(), names, shape, norm, resize,
                       report, args, card.data if card is not None else "imagenet" if n == NUM_CLASSES
                       else str(weights))
 

@@ -50,9 +50,11 @@ class Task:
     def name(self) -> str:
         return self.info.name
 
-    def prepare(self, cfg: RunConfig, data, device, warn: Log) -> Prepared:
+    def prepare(self, cfg: RunConfig, data, device, warn: Log, base_only: bool = False) -> Prepared:
         """Check the data against the model and the settings, build the model from the run's seed,
-        choose the inputs' normalisation: everything before the run directory is made."""
+        choose the inputs' normalisation: everything before the run directory is made. `base_only`:
+        only the base's outputs will be used (`classicnets extract`), so published weights are read
+        without their classifier (`transfer.setup.apply_transfer`)."""
         raise NotImplementedError
 
     def fit(self, p: Prepared, callbacks: list, resume: str | None, log: Log):

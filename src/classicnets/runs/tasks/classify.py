@@ -93,7 +93,7 @@ class Classification(Task):
                             f"takes --data-arg size={need})") from None
         return model
 
-    def prepare(self, cfg, data, device, warn):
+    def prepare(self, cfg, data, device, warn, base_only=False):
         import torch
 
         _check_data(cfg, data, warn)
@@ -105,7 +105,7 @@ class Classification(Task):
                 raise UserError("transfer learning (--weights, --head, --freeze, --features) applies to image models")
             model, weights_norm, record = apply_transfer(cfg.transfer, model, model_name=cfg.model,
                                                          num_outputs=data.num_outputs, input_shape=data.input_shape,
-                                                         model_args=cfg.model_args, warn=warn)
+                                                         model_args=cfg.model_args, warn=warn, base_only=base_only)
             if weights_norm is not None:  # the weights were trained on inputs prepared their way
                 normalization = weights_norm
             if cfg.transfer.features and cfg.augment.enabled:
@@ -126,7 +126,8 @@ class Classification(Task):
             return fit(p.model, p.data, cfg.train, augment=cfg.augment, normalization=p.normalization,
                        callbacks=callbacks, resume=resume)
         from ...transfer.features import extract, identity_normalization
-        feats, _, _ = extract(p.model.base, p.data, p.normalization, feature_identity(p), p.device, log=log)
+        feats, _, _ = extract(p.model.base, p.data, p.normalization, feature_identity(p, p.model.base), p.device,
+                              log=log)
         history = fit(p.model.head, feats, cfg.train, augment=None, normalization=identity_normalization(feats),
                       callbacks=callbacks, resume=resume)
         history.normalization = p.normalization  # the whole model's: the head's inputs come from the base
@@ -173,16 +174,16 @@ class Regression(Classification):
     confusion matrix, its predictions print the outputs)."""
 
 
-def feature_identity(p: Prepared) -> dict[str, Any]:
-    """What determines the base's features: the model, the weights (by checksum), the data, the preprocessing."""
-    from ...transfer.features import file_digest
+def feature_identity(p: Prepared, base) -> dict[str, Any]:
+    """What determines the features of `base` (the prepared model's): the model, the base's own tensors,
+    the data, the preprocessing (`transfer.features.feature_identity`). `extract` and `train --features`
+    both key their cache by it, so the same base over the same data meets the same cache whichever
+    file its weights came from."""
+    from ...transfer.features import feature_identity as identity
 
     cfg = p.config
-    weights = p.transfer.get("weights_file")
-    return {"model": cfg.model, "args": cfg.model_args, "weights": file_digest(weights) if weights else
-            f"seed {cfg.train.seed}", "data": cfg.data, "data_args": cfg.data_args, "data_dir": cfg.data_dir,
-            "normalization": p.normalization.to_dict() if p.normalization else None,
-            "input": list(p.data.input_shape)}
+    return identity(model=cfg.model, model_args=cfg.model_args, base=base, data=cfg.data, data_args=cfg.data_args,
+                    data_dir=cfg.data_dir, normalization=p.normalization, input_shape=p.data.input_shape)
 
 
 # -- evaluate and predict's output -------------------------------------------------------------------
@@ -252,7 +253,8 @@ def _inputs(card, request: PredictRequest):
     if len(shape) < 3:  # word ids (T,) or sequences (T, F)
         return read_sequences(request.files, shape)
     norm = card.norm
-    return read_inputs(request.files, shape, norm.max_value if norm else 1.0, invert=request.invert)
+    return read_inputs(request.files, shape, norm.max_value if norm else 1.0, invert=request.invert,
+                       resize=card.resize)
 
 
 def _print_predictions(names: list[str], probs, card, top_k: int, out: Log) -> None:

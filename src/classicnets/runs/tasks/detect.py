@@ -9,7 +9,7 @@ from .base import Prepared, Task, fill_for_data
 class Detection(Task):
     """A detector on a detection data set (boxes, not one class per image)."""
 
-    def prepare(self, cfg, data, device, warn):
+    def prepare(self, cfg, data, device, warn, base_only=False):
         import torch
 
         from ...detection.loader import check_augment

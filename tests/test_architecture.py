@@ -13,7 +13,7 @@ PACKAGE = SRC / "classicnets"
 # Floors, lowest first: a module may import its own floor and the ones below, never one above.
 FLOORS = [
     {"data", "zoo", "inspect", "errors", "fileio", "testhooks", "blocks", "recurrent", "_lazy", "catalog",
-     "config", "record"},
+     "config", "record", "terminal"},
     {"train"},
     {"transfer", "recipes", "studies", "detection", "export"},
     {"runs"},

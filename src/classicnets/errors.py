@@ -14,11 +14,28 @@ class UserError(Exception):
     """Bad input from the user: a name, a shape, a file. The message says what and how to fix it."""
 
 
+# The command listing each kind of name, pointed to instead of a wall of names; up to MAX_LISTED are named.
+LISTINGS = {"model": "classicnets models", "data set": "classicnets datasets", "recipe": "classicnets recipes",
+            "study": "classicnets study --list"}
+MAX_LISTED = 12
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
-    """`UserError` for an unknown `name`, suggesting the closest known ones."""
+    """`UserError` for an unknown `name`, suggesting the closest known ones: those that look alike, else
+    every name (a few) or the three closest and the command listing them all (many)."""
     known = sorted(known)
+    listing = LISTINGS.get(kind)
+    if not name.strip():
+        where = f"`{listing}` lists them" if listing else f"known: {', '.join(known)}"
+        return UserError(f"the {kind} name is empty; name one ({where})")
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(known)}."
+    if close:
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?"
+    elif len(known) <= MAX_LISTED or listing is None:
+        hint = f"known: {', '.join(known)}."
+    else:
+        closest = difflib.get_close_matches(name, known, n=3, cutoff=0)
+        hint = f"the closest are {', '.join(map(repr, closest))}; `{listing}` lists all {len(known)}"
     return UserError(f"unknown {kind} {name!r}; {hint}")
 
 

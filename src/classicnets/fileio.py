@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import testhooks
+from .errors import UserError
 
 
 def _umask() -> int:
@@ -25,6 +26,46 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()
+
+NAME_MAX = 255   # bytes in one file or directory name (ext4, XFS, Btrfs, APFS; the common limit)
+PATH_MAX = 4096  # bytes in a whole path handed to the system (Linux's limit)
+
+
+def shorten(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8, never inside a character."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def abbreviate(text: str | os.PathLike, keep: int = 60) -> str:
+    """A long path for a message: its start and its end around "...", at most about `keep` characters."""
+    text = os.fsdecode(text)
+    return text if len(text) <= keep else f"{text[:keep - 20]}...{text[-17:]}"
+
+
+def check_path_length(path: str | os.PathLike, what: str) -> None:
+    """`UserError` naming `what` (e.g. "--out") if `path` cannot be a path here: a name in it longer than
+    `NAME_MAX` bytes, or the whole longer than `PATH_MAX` (the system's 'File name too long')."""
+    raw = os.fsencode(path)
+    longest = max(raw.split(b"/"), key=len, default=b"")
+    if len(longest) > NAME_MAX:
+        raise UserError(f"{what} {abbreviate(path)} holds a name of {len(longest)} bytes, and file systems allow "
+                        f"{NAME_MAX}; choose a shorter name")
+    if len(raw) >= PATH_MAX:
+        raise UserError(f"{what} {abbreviate(path)} is {len(raw)} bytes long, and the system takes paths of fewer "
+                        f"than {PATH_MAX}; choose a shorter path")
+
+
+def unwritable_reason(path: str | os.PathLike) -> str | None:
+    """Why nothing can be written in directory `path` (which may not exist yet: then its nearest existing
+    parent decides), or None if it can: "/x/y is a file, not a directory", "/x is read-only". Asks
+    `os.access`, which knows a read-only file system even for root."""
+    for p in (Path(path), *Path(path).absolute().parents):
+        if not p.exists():
+            continue
+        if not p.is_dir():
+            return f"{p} is a file, not a directory"
+        return None if os.access(p, os.W_OK | os.X_OK) else f"{p} is read-only"
+    return None
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ def trainer(epochs=30, steps=10):
 def terminal_lines(width, epochs=30, steps=10, logs=LOGS, running=(12.34, 9)):
     """Run a ProgressBar through one epoch on a `width`-column terminal; the lines it left, as seen."""
     buf = io.StringIO()
-    bar = ProgressBar(Console(width=width, file=buf, force_terminal=True), refresh=0)
+    bar = ProgressBar(Console(width=width, file=buf, force_terminal=True, force_interactive=True), refresh=0)
     t = trainer(epochs, steps)
     meter = Meter(steps)
     meter.seen = meter.targets = 10

@@ -9,6 +9,7 @@ A `UserError` prints one sentence and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -39,6 +40,9 @@ def run_cli(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except UserError as e:
+        from .launch import report_error
+        if report_error(e):  # a process of `train --nproc`: the launcher says it, once
+            return 2
         # under torchrun rank 0 speaks for all, unless this process is the one that failed
         if not rank() or getattr(e, "always_print", False):
             print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -47,6 +51,26 @@ def run_cli(argv: list[str] | None = None) -> int:
         if not rank():
             print(f"\n{PROG}: interrupted", file=sys.stderr)
         return getattr(e, "status", 130)
+    except BrokenPipeError:  # `classicnets models | head`: the reader has what it wanted
+        _discard_stdout()
+        return 141  # as a command stopped by SIGPIPE
+    except OSError as e:  # a path the file system cannot take is always the user's to shorten
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+        from ..fileio import abbreviate
+        print(f"{PROG}: error: the path {abbreviate(e.filename or '')} is too long for the file system (a name in "
+              f"it over 255 bytes, or the whole over 4096); choose a shorter one", file=sys.stderr)
+        return 2
+
+
+def _discard_stdout() -> None:
+    """Send what is left of stdout nowhere, so that Python's flush at exit does not fail again."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to flush
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:

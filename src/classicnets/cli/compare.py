@@ -29,9 +29,8 @@ def add_parser(sub) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from ..runs import compare
+    from ..terminal import terminal_width
 
     if not a.runs and not Path("runs").is_dir():
         raise UserError("there is no runs directory here; name run directories or a directory holding them")
@@ -44,7 +43,7 @@ def run(a: argparse.Namespace) -> int:
         if Path(a.plot).is_dir():
             raise UserError(f"--plot {a.plot} is a directory; name a PNG file")
         try:
-            compare.plot_runs(rows, a.plot)
+            compare.plot_runs(rows, a.plot, warn=lambda s: print(s, file=sys.stderr))
         except OSError as e:
             raise UserError(f"cannot write --plot {a.plot}: {e.strerror}") from None
     if a.csv:
@@ -52,7 +51,7 @@ def run(a: argparse.Namespace) -> int:
     elif a.json:
         sys.stdout.write(compare.to_json(rows))
     else:
-        compare.render(rows, print, width=Console().width)
+        compare.render(rows, print, width=terminal_width())
     if a.plot:
         print(f"Saved {a.plot}", file=sys.stderr if a.csv or a.json else sys.stdout)
     return 0

@@ -19,12 +19,11 @@ def run(a: argparse.Namespace) -> int:
 
     if a.data_dir is not None and not Path(a.data_dir).is_dir():
         raise UserError(f"--data-dir {a.data_dir} is not a directory; name the folder holding the data set's files")
-    from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from ..data.registry import list_datasets
     from ..data.sources import locate_dataset
+    from ..terminal import print_table
 
     table = Table()
     for col in ("data set", "classes", "input", "splits", "description"):
@@ -32,6 +31,6 @@ def run(a: argparse.Namespace) -> int:
     for d in list_datasets():
         where = locate_dataset(d.name, a.data_dir if d.needs_download else None)
         table.add_row(d.name, str(d.classes), "x".join(map(str, d.input_shape)), d.splits,
-                      escape(f"{d.description}\n{d.license}; {d.citation}\nfiles: {where}"))
-    Console().print(table)
+                      f"{d.description}\n{d.license}; {d.citation}\nfiles: {where}")
+    print_table(table)
     return 0

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .options import add_data_options, parse_model_args
+from .options import PROG, add_data_options, parse_model_args
 
 
 def add_parser(sub) -> None:
@@ -24,6 +25,7 @@ def run(a: argparse.Namespace) -> int:
     from ..runs import tasks
     from ..runs.pretrained import evaluation_data
     from ..runs.rundir import load_model
+    from ..runs.tasks.base import check_data_against_card
 
     if a.data is None and (a.data_arg or a.data_dir):
         raise UserError("--data-arg and --data-dir go with --data; the run's own data set takes its own settings")
@@ -31,6 +33,8 @@ def run(a: argparse.Namespace) -> int:
     cfg = read_config(a.run)
     results = read_results(a.run)  # a damaged file is refused before any work
     data = evaluation_data(a.run, card, cfg, a.data, parse_model_args(a.data_arg, "data set"), a.data_dir)
+    if a.data is None:  # the run's own data set, as it is now: one sentence if it changed since training
+        check_data_against_card(Path(a.run), card, data)
     task = tasks.for_card(card.task).load()
     entries = task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print)
     if a.data is not None:  # the scores name the data set they come from
@@ -38,5 +42,9 @@ def run(a: argparse.Namespace) -> int:
     elif f"{a.split}_data" in results:
         del results[f"{a.split}_data"]
     results.update(entries)
-    write_json(Path(a.run) / RESULTS, results)
+    try:
+        write_json(Path(a.run) / RESULTS, results)
+    except OSError as e:  # a read-only run: the scores are printed above, its results.json stays as it was
+        print(f"{PROG}: warning: cannot write in {a.run} ({e.strerror or e}); the scores above were not added "
+              f"to its {RESULTS}", file=sys.stderr)
     return 0

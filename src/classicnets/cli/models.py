@@ -16,10 +16,10 @@ def add_parser(sub) -> None:
 def run(a: argparse.Namespace) -> int:
     import fnmatch
 
-    from rich.console import Console
     from rich.table import Table
 
     from ..catalog import load
+    from ..terminal import print_table
 
     models = [m for m in load()["models"] if fnmatch.fnmatch(m["name"], a.pattern)]
     if not models:
@@ -29,5 +29,5 @@ def run(a: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col == "params" else "left", no_wrap=col != "description")
     for m in models:
         table.add_row(m["name"], "x".join(map(str, m["input"])), f"{m['params']:,}", m["description"])
-    Console().print(table)
+    print_table(table)
     return 0

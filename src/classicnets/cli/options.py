@@ -160,8 +160,10 @@ def progress_callbacks(mode: str):
     """The training display: a progress bar on a terminal, plain epoch lines in logs, or nothing."""
     from ..train.progress import EpochLogger, ProgressBar
 
-    if mode == "auto":
-        mode = "bar" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
+    if mode == "auto":  # a bar where a line can be redrawn: a terminal, and not TERM=dumb
+        from rich.console import Console
+        redraws = sys.stdout.isatty() and Console(file=sys.stdout).is_interactive
+        mode = "bar" if redraws and not os.environ.get("CI") else "plain"
     if mode == "bar":
         return [ProgressBar()]
     if mode == "plain":
@@ -170,10 +172,17 @@ def progress_callbacks(mode: str):
 
 
 def output_dir(path: str, option: str = "--out"):
-    """`path` as a directory to write into, refused when it is a file."""
+    """`path` as a directory to write into (made when something is written), refused now if it is a
+    file, too long a path, or where nothing can be written: before any work is done."""
     from pathlib import Path
 
+    from ..fileio import check_path_length, unwritable_reason
+
+    check_path_length(path, option)
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UserError(f"{option} {out} is a file, not a directory; name a directory")
+    reason = unwritable_reason(out)
+    if reason is not None:
+        raise UserError(f"cannot write in {option} {out}: {reason}; name a directory you can write to")
     return out

@@ -14,10 +14,10 @@ def add_parser(sub) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from ..recipes import list_recipes
+    from ..terminal import print_table
 
     recipes = list_recipes(a.pattern)
     if not recipes:
@@ -31,5 +31,5 @@ def run(a: argparse.Namespace) -> int:
     table.add_column("the course's result", min_width=22)
     for r in recipes:
         table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.fidelity_brief(), r.figure.describe())
-    Console().print(table)
+    print_table(table)
     return 0

@@ -77,16 +77,19 @@ def run(a: argparse.Namespace) -> int:
     out = output_dir(a.out)
     study = info.load()(**given).validate()  # one sentence for a value out of range, before any work
 
-    from rich.console import Console
-
     from ..fileio import write_json
+    from ..terminal import print_table
     study.run(log=lambda s: print(s, flush=True), callbacks=progress_callbacks("auto"))
-    Console().print(study.table())
+    print_table(study.table())
     print(study.finding())
     png, record = out / f"{a.name}.png", out / f"{a.name}.json"
-    study.plot(png)
-    write_json(record, {"study": a.name, "course": {"file": info.claim.file, "line": info.claim.line,
-                                                     "quote": info.claim.quote}, **study.to_dict()})
+    try:
+        study.plot(png)
+        write_json(record, {"study": a.name, "course": {"file": info.claim.file, "line": info.claim.line,
+                                                         "quote": info.claim.quote}, **study.to_dict()})
+    except OSError as e:  # checked before the study ran; the disk filled up or the directory changed since
+        raise UserError(f"cannot write in --out {out} ({e.strerror or e}); the table above holds the study's "
+                        f"numbers") from None
     print(f"Saved {png} and {record}")
     return 0
 
@@ -97,21 +100,22 @@ def _study_options(studies) -> list[str]:
 
 
 def _print_studies(studies) -> None:
-    from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(caption=escape(f"Run one: {PROG} study NAME [options]; its table is printed, and a PNG and a "
-                                 f"JSON of every number go to --out (default: studies)"))
+    from ..terminal import print_table
+
+    table = Table(caption=f"Run one: {PROG} study NAME [options]; its table is printed, and a PNG and a "
+                          f"JSON of every number go to --out (default: studies)")
     table.add_column("study", no_wrap=True)
     table.add_column("course", no_wrap=True)
     table.add_column("the sentence it tests; what is measured; options (default)", min_width=30)
     for name, info in studies.items():
         opts = " ".join(f"--{k.replace('_', '-')} {_option_text(v)}" for k, v in info.options.items())
         table.add_row(name, info.claim.where(),
-                      escape(f"\"{info.claim.quote}\"") + f"\n[dim]{escape(info.measures)}\n{escape(opts)}[/dim]",
+                      Text.assemble(f"\"{info.claim.quote}\"\n", (f"{info.measures}\n{opts}", "dim")),
                       end_section=True)
-    Console().print(table)
+    print_table(table)
 
 
 def _option_text(value) -> str:

@@ -36,12 +36,13 @@ def run(a: argparse.Namespace) -> int:
 
     from ..inspect import parse_input, summarize, to_fully_convolutional
     from ..runs.tasks.base import fill_model_args
+    from ..terminal import terminal_width
     from ..zoo import create, model_info
 
     info = model_info(a.model)
-    shape = parse_input(a.input) if a.input else info.input_shape
+    shape = parse_input(a.input, like=info.input_shape, model=a.model) if a.input else info.input_shape
     dtype = {"long": torch.long, "float": torch.float32}[a.dtype or info.input_dtype]
-    native = parse_input(a.fcn) if a.fcn else shape  # a converted model is built for its native input
+    native = parse_input(a.fcn, like=info.input_shape, model=a.model) if a.fcn else shape  # a converted model is built for its native input
     args = fill_model_args(a.model, parse_model_args(a.arg), native)
     with torch.device("meta"):  # shapes only: no memory for weights, no time for initialisation
         model = create(a.model, **args)
@@ -56,5 +57,5 @@ def run(a: argparse.Namespace) -> int:
     name = f"{a.model} (fully convolutional)" if a.fcn else a.model
     s = summarize(model, shape, batch=a.batch, name=name, depth=a.depth, fold_blocks=a.fold_blocks,
                   strict=a.strict, dtype=dtype)
-    s.render(print)
+    s.render(print, width=terminal_width())  # a pipe gets whole rows
     return 0

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,7 +43,7 @@ def add_parser(sub) -> None:
     t.add_argument("--nproc", type=count(1), metavar="N",
                    help="data parallel training in N processes on this machine: starts `torchrun --standalone "
                         "--nproc_per_node N -m classicnets.cli train ...` (one per GPU; on the CPU, Gloo); "
-                        "--batch-size stays the global batch")
+                        "--batch-size stays the global batch; at most one process per GPU, or 4 per CPU core")
     t.add_argument("-q", "--quiet", action="store_true",
                    help="print only the test result: silent until training ends, which can take minutes")
     add_dataclass_options(t, TrainConfig, "training")
@@ -56,6 +54,8 @@ def add_parser(sub) -> None:
 
 def run(a: argparse.Namespace) -> int:
     if a.nproc is not None and a.nproc > 1:
+        from .launch import launch_torchrun
+        _check_before_launch(a)
         return launch_torchrun(a)
     if rank():  # another process of a data parallel run: rank 0 shows the progress and says what happened
         a.quiet, a.tensorboard = True, False
@@ -67,36 +67,37 @@ def run(a: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def launch_torchrun(a: argparse.Namespace) -> int:
-    """`train --nproc N ...` is `torchrun --standalone --nproc_per_node N -m classicnets.cli train ...`."""
-    if rank() or "MASTER_ADDR" in os.environ:
-        raise UserError("--nproc starts torchrun itself; under torchrun leave it out")
-    argv, rest = list(a.argv), []
-    while argv:
-        arg = argv.pop(0)
-        if arg == "--nproc":
-            argv.pop(0)
-        elif not arg.startswith("--nproc="):
-            rest.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={a.nproc}",
-           "-m", "classicnets.cli", *rest]
-    proc = subprocess.Popen(cmd)
-    received: list[int] = []
+def _check_before_launch(a: argparse.Namespace) -> None:
+    """What every process of `--nproc` would refuse, said once before torchrun starts them: the options,
+    the recipe, the model and data names, --out, --resume's run, and the number of processes."""
+    from ..runs.run import check_run_path, refuse_existing_run
+    from .launch import check_processes
 
-    def forward(signum, frame):  # SIGTERM to torchrun, which passes it on to every process
-        received.append(signum)
-        proc.send_signal(signum)
-    previous = signal.signal(signal.SIGTERM, forward)
-    # Ctrl-C reaches torchrun and its processes from the terminal already: wait for them to save and stop
-    previous_int = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        code = proc.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
-    if received:  # the processes saved their position and printed how to continue
-        return 128 + received[0]
-    return 128 - code if code < 0 else code
+    if a.resume:
+        _refuse_resume_overrides(a)
+        from ..record import read_config
+        if not Path(a.resume).is_dir():
+            raise UserError(f"run directory {a.resume} does not exist")
+        cfg = read_config(a.resume)
+    else:
+        from ..data.registry import check_data_name
+        from ..zoo import model_info
+        cfg, _ = _config(a)
+        for part in (cfg.train, cfg.augment, cfg.transfer):
+            part.validate()
+        model_info(cfg.model)
+        check_data_name(cfg.data)
+        check_run_path(a.out, a.runs_dir)
+        if a.out is not None and Path(a.out).is_dir():
+            refuse_existing_run(Path(a.out))
+    check_processes(a.nproc, cfg.train.device, warn_function())
+
+
+def _refuse_resume_overrides(a: argparse.Namespace) -> None:
+    overrides = [f.name for cls in (TrainConfig, AugmentConfig, TransferConfig) for f in dataclasses.fields(cls)
+                 if getattr(a, f.name) is not None and f.name != "epochs"]
+    if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out or a.recipe is not None:
+        raise UserError("--resume continues a run with its own settings; only --epochs may change")
 
 
 def _config(a: argparse.Namespace) -> tuple[RunConfig, dict | None]:
@@ -112,7 +113,8 @@ def _config(a: argparse.Namespace) -> tuple[RunConfig, dict | None]:
         cfg.data_dir = a.data_dir
         return cfg, provenance
     base = RunConfig()
-    return RunConfig(model=a.model or base.model, data=a.data or base.data, data_dir=a.data_dir,
+    return RunConfig(model=base.model if a.model is None else a.model, data=base.data if a.data is None else a.data,
+                     data_dir=a.data_dir,
                      data_args=parse_model_args(a.data_arg, "data set"), model_args=parse_model_args(a.arg),
                      train=dataclass_from_args(TrainConfig, a), augment=dataclass_from_args(AugmentConfig, a, base.augment),
                      transfer=dataclass_from_args(TransferConfig, a)), None
@@ -144,10 +146,7 @@ def _train(a: argparse.Namespace) -> int:
         log(f"Settings: {describe_settings(p.config, p.data, p.transfer.get('preprocessing'))}")
 
     if a.resume:
-        overrides = [f.name for cls in (TrainConfig, AugmentConfig, TransferConfig) for f in dataclasses.fields(cls)
-                     if getattr(a, f.name) is not None and f.name != "epochs"]
-        if overrides or a.model or a.data or a.arg or a.data_dir or a.data_arg or a.out or a.recipe is not None:
-            raise UserError("--resume continues a run with its own settings; only --epochs may change")
+        _refuse_resume_overrides(a)
         try:
             result = resume_run(a.resume, epochs=a.epochs, callbacks=callbacks, command=command,
                                 on_start=header, log=print, note=log, warn=warn_function())

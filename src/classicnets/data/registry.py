@@ -136,6 +136,21 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(".") or name.endswith((".npz", ".npy"))
 
 
+def check_data_name(name: str) -> None:
+    """The `UserError` `load_dataset` gives for `name` itself (empty, unknown, a path that does not exist
+    or is not data), without loading anything: for checks made before the work starts."""
+    from pathlib import Path
+    if not name.strip():
+        raise unknown_name("data set", name, _DATASETS)
+    if name in _DATASETS or Path(name).is_dir() or (name.endswith(".npz") and Path(name).is_file()):
+        return
+    if _looks_like_path(name) or Path(name).exists():
+        what = "is not data that classicnets reads" if Path(name).exists() else "does not exist"
+        raise UserError(f"{name} {what}; give an image folder, a .npz file, a folder of x_train.npy, "
+                        f"y_train.npy... or a data set name ({', '.join(sorted(_DATASETS))})")
+    dataset_info(name)
+
+
 def load_dataset(name: str, data_dir: str | None = None, **kwargs):
     """Load a registered data set by name, e.g. `load_dataset("digits")`, or the user's own: an
     image folder (one sub-folder per class), a .npz file, or a folder of x_train.npy, y_train.npy...
@@ -143,6 +158,8 @@ def load_dataset(name: str, data_dir: str | None = None, **kwargs):
     Options (`kwargs`, the CLI's `--data-arg KEY=VALUE`) are checked against the loader's parameters
     before it runs: an unknown name or a value of the wrong type is a `UserError`."""
     from pathlib import Path
+    if not name.strip():  # not the current directory as an image folder
+        raise unknown_name("data set", name, _DATASETS)
     if name not in _DATASETS and (Path(name).is_dir() or name.endswith(".npz")):
         from .user import load_arrays, load_image_folder
         if data_dir is not None:
@@ -151,10 +168,7 @@ def load_dataset(name: str, data_dir: str | None = None, **kwargs):
             return load_image_folder(name, **check_options(load_image_folder, kwargs, f"image folder {name}",
                                                            skip=("path",)))
         return load_arrays(name, **check_options(load_arrays, kwargs, f"arrays {name}", skip=("path",)))
-    if name not in _DATASETS and (_looks_like_path(name) or Path(name).exists()):
-        what = "is not data that classicnets reads" if Path(name).exists() else "does not exist"
-        raise UserError(f"{name} {what}; give an image folder, a .npz file, a folder of x_train.npy, "
-                        f"y_train.npy... or a data set name ({', '.join(sorted(_DATASETS))})")
+    check_data_name(name)
     info = dataset_info(name)
     loader = info.load()
     kwargs = check_options(loader, kwargs, f"data set {name!r}")

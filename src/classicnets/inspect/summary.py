@@ -20,7 +20,6 @@ Conventions, stated in the rendered footer:
 """
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,9 +70,11 @@ class Summary:
     def batch(self) -> int:
         return self.input_shape[0]
 
-    def render(self, print_fn: Callable[[str], None] = print, width: int = 120) -> None:
-        from rich.console import Console
+    def render(self, print_fn: Callable[[str], None] = print, width: int | None = 120) -> None:
+        """The layer table `width` columns wide (None: as wide as its rows) and the totals, line by line."""
         from rich.table import Table
+
+        from ..terminal import render_lines
 
         table = Table(title=f'Model: "{self.model_name}"', title_justify="left")
         for col, just in (("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
@@ -83,9 +84,7 @@ class Summary:
             table.add_row(f"{r.name} ({r.kind})", str(tuple(r.output_shape)), f"{r.params:,}",
                           _si(r.macs) if r.macs else "0", _bytes(r.activation_bytes) if r.activation_bytes else "-",
                           _rf(r.receptive_field, r.jump))
-        buf = io.StringIO()
-        Console(file=buf, width=width, force_terminal=False, color_system=None).print(table)
-        lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
+        lines = render_lines(table, width)
         b = self.batch
         lines += [
             f"Total params: {self.total_params:,} ({_bytes(self.param_bytes)})",
@@ -118,14 +117,19 @@ class Summary:
 
 
 def _si(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    """347.39K, 1.28G, 34.74E; past the largest prefix (a batch of 10**14 and more) in powers of ten."""
+    if abs(n) >= 1e21:
+        return f"{n:.2e}"
+    for unit, div in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= div:
             return f"{n / div:.2f}{unit}"
     return f"{n:.0f}"
 
 
 def _bytes(n: float) -> str:
-    for unit, div in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+    if n >= 2**70:
+        return f"{n:.2e} B"
+    for unit, div in (("EB", 2**60), ("PB", 2**50), ("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
         if n >= div:
             return f"{n / div:.2f} {unit}"
     return f"{n:.0f} B"
@@ -174,8 +178,12 @@ def layer_macs(module: nn.Module, output: torch.Tensor) -> int:
     return 0
 
 
-def parse_input(text: str | Sequence[int]) -> tuple[int, ...]:
-    """'1x8x8' or (1, 8, 8) -> (1, 8, 8)."""
+INPUT_FORMS = {3: "CxHxW (an image)", 2: "TxF (a sequence of feature vectors)", 1: "T (word ids)"}
+
+
+def parse_input(text: str | Sequence[int], like: Sequence[int] | None = None, model: str = "the model") -> tuple[int, ...]:
+    """'1x8x8' or (1, 8, 8) -> (1, 8, 8); with `like` (the model's own input shape), as many sizes as it
+    has, or a `UserError` saying which form `model` takes ('3x32' is no image: not a 3x3 one)."""
     if not isinstance(text, str):
         return tuple(int(v) for v in text)
     try:
@@ -184,6 +192,10 @@ def parse_input(text: str | Sequence[int]) -> tuple[int, ...]:
         raise UserError(f"cannot read input size {text!r}; write it as CxHxW, e.g. 3x224x224") from None
     if not dims or any(d < 1 for d in dims):
         raise UserError(f"input size {text!r} must be positive integers, e.g. 3x224x224")
+    if like is not None and len(dims) != len(like):
+        form = INPUT_FORMS.get(len(like), f"{len(like)} sizes")
+        raise UserError(f"input size {text!r} has {len(dims)} size{'s' if len(dims) > 1 else ''}, but {model} takes "
+                        f"{form}, e.g. {'x'.join(map(str, like))}")
     return dims
 
 

@@ -86,6 +86,47 @@ def _count(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
 
+# What each value compare reads must be, and how a problem names it: a damaged file is listed, not shown.
+KINDS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "score": (lambda v: n if (n := _number(v)) is not None and 0 <= n <= 1 else None, "a number from 0 to 1"),
+    "count": (_count, "a whole number of at least 0"),
+    "seconds": (lambda v: n if (n := _number(v)) is not None and n >= 0 else None, "a number of seconds"),
+    "number": (_number, "a number"),
+    "text": (lambda v: v if isinstance(v, str) else None, "a text"),
+}
+
+
+def _checked(d: dict[str, Any], key: str, kind: str, where: str, problems: list[str]) -> Any:
+    """`d[key]` if it is of `kind` (see `KINDS`); None if absent or null, or, with a sentence in
+    `problems`, if it is something else ("results.json has test_acc 1.7, not a number from 0 to 1")."""
+    value = d.get(key)
+    if value is None:
+        return None
+    read, what = KINDS[kind]
+    checked = read(value)
+    if checked is None:
+        problems.append(f"{where} has {key} {json.dumps(value)[:40]}, not {what}")
+    return checked
+
+
+def is_score(column: str) -> bool:
+    """Whether a metrics.csv or results.json column is an accuracy or a mAP: a fraction, 0..1."""
+    return column.endswith("acc") or "map" in column.split("_")[-1]
+
+
+def _check_curves(curves: dict[str, list[float | None]], problems: list[str]) -> None:
+    """Accuracies and mAPs outside 0..1 in metrics.csv named (the first of each column) and left out."""
+    for column, values in curves.items():
+        if not is_score(column):
+            continue
+        bad = [i for i, v in enumerate(values) if v is not None and math.isfinite(v) and not 0 <= v <= 1]
+        if bad:
+            epoch = (curves.get("epoch") or [None] * len(values))[bad[0]]
+            at = f"epoch {epoch:g}" if epoch is not None else f"line {bad[0] + 2}"
+            problems.append(f"{record.METRICS} has {column} {values[bad[0]]:g} at {at}, not a number from 0 to 1")
+            curves[column] = [None if i in set(bad) else v for i, v in enumerate(values)]
+
+
 # -- finding runs ---------------------------------------------------------------------------------
 def is_run_dir(path: Path) -> bool:
     """Whether `path` holds any of a run directory's files (a damaged run still counts)."""
@@ -199,23 +240,16 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
     config = _read_object(path / record.CONFIG, problems) or {}
     card = _read_object(path / record.CARD, problems) or {}
     results = _read_object(path / record.RESULTS, problems) or {}
-    train = config.get("train") if isinstance(config.get("train"), dict) else {}
-    recipe = config.get("recipe") if isinstance(config.get("recipe"), dict) else {}
-    row.model = next((v for v in (config.get("model"), card.get("name")) if isinstance(v, str)), None)
-    row.data = next((v for v in (config.get("data"), card.get("data")) if isinstance(v, str)), None)
-    row.recipe = recipe.get("name") if isinstance(recipe.get("name"), str) else None
-    # a run made from published weights (runs.pretrained) plans no training
-    row.epochs_planned = 0 if isinstance(config.get("pretrained"), dict) else _count(train.get("epochs"))
-    resumed = config.get("resumed")
-    row.resumed = len(resumed) if isinstance(resumed, list) else 0
+    _describe(row, config, card)
 
     if (path / record.METRICS).is_file():
         try:
             row.curves = read_metrics(path / record.METRICS)
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
             problems.append(f"{record.METRICS} is damaged: {e}")
+        _check_curves(row.curves, problems)
     curves = row.curves
-    done = _count(results.get("epochs"))
+    done = _checked(results, "epochs", "count", record.RESULTS, problems)
     row.epochs = done if done is not None else (len(curves["epoch"]) if curves else None)
 
     weights, prefix = (path / record.WEIGHTS, "") if (path / record.WEIGHTS).is_file() \
@@ -227,8 +261,9 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
         except (SafetensorError, OSError, ValueError) as e:
             problems.append(f"{weights.name} is damaged: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
 
-    if _number(results.get("wall_time_s")) is not None:
-        row.wall_time_s, row.wall_time_source = _number(results["wall_time_s"]), "results.json"
+    wall_time = _checked(results, "wall_time_s", "seconds", record.RESULTS, problems)
+    if wall_time is not None:
+        row.wall_time_s, row.wall_time_source = wall_time, "results.json"
     elif not row.resumed and curves:
         start, end = _mtime(path / record.CONFIG), _mtime(path / record.METRICS)
         if start is not None and end is not None and end > start:
@@ -236,11 +271,30 @@ def collect_run(path: str | os.PathLike, name: str | None = None) -> RunRow:
 
     _scores(row, card, curves, results)
     _course(row, results, curves)
+    problems[:] = dict.fromkeys(problems)  # a value read twice (test_acc as the course's metric) named once
     if problems:
         row.status = "damaged"
     elif state == "finished" and row.resumed:
         row.status = "resumed"
     return row
+
+
+def _describe(row: RunRow, config: dict[str, Any], card: dict[str, Any]) -> None:
+    """What the run is (model, data, recipe, epochs planned, resumptions), from config.json and model.json."""
+    problems = row.problems
+    section = lambda key: config.get(key) if isinstance(config.get(key), dict) else {}  # noqa: E731
+    model = _checked(config, "model", "text", record.CONFIG, problems)
+    data = _checked(config, "data", "text", record.CONFIG, problems)
+    row.model = model or (card.get("name") if isinstance(card.get("name"), str) else None)
+    row.data = data or (card.get("data") if isinstance(card.get("data"), str) else None)
+    row.recipe = _checked(section("recipe"), "name", "text", f"{record.CONFIG}'s recipe", problems)
+    # a run made from published weights (runs.pretrained) plans no training
+    row.epochs_planned = 0 if isinstance(config.get("pretrained"), dict) else \
+        _checked(section("train"), "epochs", "count", f"{record.CONFIG}'s train", problems)
+    resumed = config.get("resumed")
+    if resumed is not None and not isinstance(resumed, list):
+        problems.append(f"{record.CONFIG} has resumed {json.dumps(resumed)[:40]}, not a list")
+    row.resumed = len(resumed) if isinstance(resumed, list) else 0
 
 
 def _scores(row: RunRow, card: dict[str, Any], curves: dict[str, list], results: dict[str, Any]) -> None:
@@ -261,7 +315,7 @@ def _scores(row: RunRow, card: dict[str, Any], curves: dict[str, list], results:
             setattr(row, f"best_val_{score}", best)
             epoch = curves["epoch"][i]
             row.best_epoch = int(epoch) if epoch is not None else i + 1
-        setattr(row, f"test_{score}", _number(results.get(f"test_{score}")))
+        setattr(row, f"test_{score}", _checked(results, f"test_{score}", "score", record.RESULTS, row.problems))
 
 
 def _course(row: RunRow, results: dict[str, Any], curves: dict[str, list]) -> None:
@@ -275,14 +329,18 @@ def _course(row: RunRow, results: dict[str, Any], curves: dict[str, list]) -> No
         return
     from ..recipes import CourseFigure
 
-    metric = row.course_metric = course["metric"]
-    row.course_value = _number(course["value"])
-    row.course_epochs = _count(course.get("epochs"))
+    metric = course["metric"]
+    kind, where = ("score" if is_score(metric) else "number"), f"{record.RESULTS}'s course entry"
+    row.course_value = _checked(course, "value", kind, where, row.problems)
+    if row.course_value is None:
+        return
+    row.course_metric = metric
+    row.course_epochs = _checked(course, "epochs", "count", where, row.problems)
     row.course_best = course.get("best") is True
     # like with like: test figures from results.json, the others from metrics.csv, the run's best epoch
     # where the course quotes its best, else its last (as `train`'s last line compares them)
     if metric.startswith("test_") or metric not in curves:
-        row.run_value = _number(results.get(metric))
+        row.run_value = _checked(results, metric, kind, record.RESULTS, row.problems)
     else:
         figure = CourseFigure(metric, row.course_value, row.course_epochs, "", "", best=row.course_best)
         row.run_value = figure.run_value(curves[metric], {})[0]
@@ -385,12 +443,14 @@ def table_cells(r: RunRow) -> list[str]:
     ]
 
 
-def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, width: int = 80) -> None:
-    """The comparison as a table `width` columns wide, then notes: units, estimates, each problem.
-    Columns no run has a value for (no course figures, say) are left out."""
+def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, width: int | None = 80) -> None:
+    """The comparison as a table `width` columns wide (None: as wide as its rows, for a pipe or a file:
+    no name folded), then notes: units, estimates, each problem. Columns no run has a value for (no
+    course figures, say) are left out. Run names and the rest are printed as written (no markup)."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
+
+    from ..terminal import render_lines
 
     cells = [table_cells(r) for r in rows]
     shown = [i for i, (h, _) in enumerate(TABLE_COLUMNS) if h in ALWAYS_SHOWN or any(c[i] != "-" for c in cells)]
@@ -398,9 +458,10 @@ def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, widt
     def natural(i: int) -> int:  # the widest line of a column, its header included
         return max(len(line) for text in [TABLE_COLUMNS[i][0], *(c[i] for c in cells)] for line in text.split("\n"))
     widths = {i: natural(i) for i in shown}
-    widths[1] = min(widths[1], MODEL_WIDTH)
-    # the run's name takes what the other columns leave (two spaces between columns), folding if it must
-    widths[0] = min(widths[0], max(RUN_MIN_WIDTH, width - sum(widths.values()) - 2 * (len(shown) - 1) + widths[0]))
+    if width is not None:
+        widths[1] = min(widths[1], MODEL_WIDTH)
+        # the run's name takes what the other columns leave (two spaces between columns), folding if it must
+        widths[0] = min(widths[0], max(RUN_MIN_WIDTH, width - sum(widths.values()) - 2 * (len(shown) - 1) + widths[0]))
     for i in shown:
         header, justify = TABLE_COLUMNS[i]
         wraps = i in (0, 1)  # names wrap (a long one folds); numbers and status never do
@@ -408,13 +469,9 @@ def render(rows: Sequence[RunRow], print_fn: Callable[[str], None] = print, widt
                          width=widths[i])
     for k, row in enumerate(cells):
         table.add_row(*(row[i] for i in shown), end_section=k < len(cells) - 1)
-    buf = io.StringIO()
-    Console(file=buf, width=width, force_terminal=False, color_system=None).print(table)
-    lines = [line.rstrip() for line in buf.getvalue().splitlines()]
+    lines = render_lines(table, width)
     while lines and not lines[0]:
         lines.pop(0)
-    while lines and not lines[-1]:
-        lines.pop()
     maps = any(r.test_map50 is not None or r.best_val_map50 is not None for r in rows)
     notes = [("accuracies and mAPs" if maps else "accuracies") + " in %" + (
         ", diff in points: the run's value minus the course's, like with like (the run's best epoch where the "
@@ -442,15 +499,27 @@ def to_json(rows: Sequence[RunRow]) -> str:
 
 
 CURVE_PREFERENCE = ("val_acc", "acc", "val_loss", "loss")
+MAX_CURVES = 20  # more overlaid curves read as a tangle, and their legend outgrows the plot
 
 
-def plot_runs(rows: Sequence[RunRow], path: str | os.PathLike, title: str = ""):
+def _best_first(chosen: list[tuple[RunRow, str]]) -> list[tuple[RunRow, str]]:
+    """Runs by the best value of the curve drawn: highest accuracy first, then lowest loss (stable)."""
+    def key(item):
+        r, metric = item
+        values = [v for v in map(_number, r.curves[metric]) if v is not None]
+        return (0, -max(values)) if is_accuracy(metric) else (1, min(values))
+    return sorted(chosen, key=key)
+
+
+def plot_runs(rows: Sequence[RunRow], path: str | os.PathLike, title: str = "", limit: int = MAX_CURVES,
+              warn: Callable[[str], None] | None = None):
     """Each run's validation accuracy (else training accuracy, else validation or training loss)
     against epochs, overlaid in one PNG; losses on a second axis when accuracies are drawn too, and
-    the course's figure as a dotted line where it is for the metric drawn. Returns the (closed) figure."""
+    the course's figure as a dotted line where it is for the metric drawn. Past `limit` runs only the
+    `limit` best (by the curve drawn) are, as the title and `warn` say. Returns the (closed) figure."""
     from matplotlib.ticker import MaxNLocator
 
-    from .plots import _finite, _save, plt
+    from .plots import _finite, _save, literal, plt
 
     chosen = []
     for r in rows:
@@ -459,6 +528,13 @@ def plot_runs(rows: Sequence[RunRow], path: str | os.PathLike, title: str = ""):
             chosen.append((r, metric))
     if not chosen:
         raise UserError("none of these runs has a metrics.csv with a finished epoch; there are no curves to plot")
+    total = len(chosen)
+    if total > limit:
+        best = {id(r) for r, _ in _best_first(chosen)[:limit]}
+        chosen = [(r, m) for r, m in chosen if id(r) in best]  # in the listing's order
+        if warn is not None:
+            warn(f"--plot draws the {limit} best of the {total} runs with curves (by the best value of the curve "
+                 f"drawn); name fewer runs to see others")
     metrics = {m for _, m in chosen}
     fig, acc_ax = plt.subplots(figsize=(8, 5), layout="constrained")
     axes = {"acc": acc_ax}
@@ -474,16 +550,17 @@ def plot_runs(rows: Sequence[RunRow], path: str | os.PathLike, title: str = ""):
         ys = _finite(r.curves[metric])
         xs = [e if e is not None else k + 1 for k, e in enumerate(r.curves.get("epoch") or range(1, len(ys) + 1))]
         ax = axes["acc" if is_accuracy(metric) else "loss"]
-        label = r.run if metric == "val_acc" else f"{r.run} ({metric})"
+        label = literal(r.run if metric == "val_acc" else f"{r.run} ({metric})")
         ax.plot(xs[:len(ys)], ys, "-" if is_accuracy(metric) or ax is acc_ax else "--", marker="o", ms=3,
                 color=f"C{i % 10}", label=label)
         if r.course_metric == metric and r.course_value is not None:  # the course's figure, to reach
-            ax.axhline(r.course_value, color=f"C{i % 10}", ls=":", lw=1, label=f"{r.run}: course")
+            ax.axhline(r.course_value, color=f"C{i % 10}", ls=":", lw=1, label=literal(f"{r.run}: course"))
     acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.set_xlabel("Epoch")
     acc_ax.grid(alpha=0.3)
     handles = [h for ax in dict.fromkeys(axes.values()) for h in ax.get_legend_handles_labels()[0]]
-    acc_ax.legend(handles=handles, fontsize=8 if len(chosen) > 6 else 10)
-    acc_ax.set_title(title or f"{len(chosen)} runs")
+    acc_ax.legend(handles=handles, fontsize=8 if len(chosen) > 6 else 10, ncols=2 if len(handles) > 12 else 1)
+    default = f"the {len(chosen)} best of {total} runs" if total > len(chosen) else f"{len(chosen)} runs"
+    acc_ax.set_title(literal(title) if title else default)
     _save(fig, path)
     return fig

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import matplotlib
 
@@ -23,9 +24,18 @@ MAX_TICK_LABELS = 50      # beyond this many classes, label every k-th one
 
 
 def _save(fig, path: str | os.PathLike) -> None:
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    with warnings.catch_warnings():
+        # a character no installed font has (an emoji in a path or a class name) is drawn as a box;
+        # matplotlib's warning about it, with its own source line, would only interrupt the run's output
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def literal(text: str) -> str:
+    """`text` (a class name, a path, a run's name) drawn as written: matplotlib reads $...$ as mathematics."""
+    return text.replace("$", r"\$")
 
 
 def _finite(values) -> list[float]:
@@ -67,7 +77,7 @@ def plot_curves(history: dict[str, list[float]], path: str | os.PathLike, title:
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(literal(title))
     _save(fig, path)
     return fig
 
@@ -96,6 +106,7 @@ def plot_confusion(matrix, classes: list[str], path: str | os.PathLike, title: s
     names = [c if len(c) <= 16 else c[:15] + "…" for c in classes]
     size = 8 if not many else 6
     longest = max(map(len, names), default=0)
+    names = [literal(n) for n in names]
     rotation = 90 if many else 45 if longest > 2 else 0
     ax.set_xticks(ticks, [names[i] for i in ticks], rotation=rotation, fontsize=size,
                   ha="right" if rotation == 45 else "center", rotation_mode="anchor" if rotation == 45 else "default")
@@ -109,6 +120,6 @@ def plot_confusion(matrix, classes: list[str], path: str | os.PathLike, title: s
                     ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8,
                             color="white" if m[i, j] > top / 2 else "black")
     if title:
-        ax.set_title(title)
+        ax.set_title(literal(title))
     _save(fig, path)
     return fig

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import UserError
-from ..fileio import write_json, write_json_exclusive
+from ..fileio import PATH_MAX, check_path_length, shorten, write_json, write_json_exclusive
 from ..record import (
     CARD,
     CHECKPOINT,
@@ -80,10 +80,49 @@ def prepare(cfg: RunConfig, *, warn: Log = _stderr, base_only: bool = False) -> 
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data, data_dir=cfg.data_dir, **cfg.data_args)
     task = tasks.choose(model_info(cfg.model).task, data.kind, getattr(data, "task", "multiclass")).load()
-    return task.prepare(cfg, data, device, warn, base_only=base_only)
+    p = task.prepare(cfg, data, device, warn, base_only=base_only)
+    _check_validation(p.data, cfg.train)
+    return p
+
+
+def _check_validation(data, t) -> None:
+    """A validation split that cannot be drawn, refused now rather than inside fit, after the run's
+    header: drawn as fit draws it, on the labels alone where it can (no inputs copied)."""
+    import torch
+
+    from ..data.core import Split
+    from ..train.engine import resolve_splits
+
+    train = data.train
+    if t.validate_on != "test" and t.val_split and isinstance(train, Split):
+        Split(torch.empty(len(train), 0), train.y).hold_out(t.val_split, t.val_split_mode, t.seed)
+    else:  # nothing is drawn, or a detection split's own rule on its images
+        resolve_splits(data, None, t)
 
 
 # -- the run directory ----------------------------------------------------------------------------
+DATA_NAME_BYTES = 64  # of the data's name in a generated run name: a long file name must not make it too long
+
+
+def run_name(stamp: str, cfg: RunConfig) -> str:
+    """The generated name of a run directory: time, model, and the data's name (its start, if long)."""
+    return f"{stamp}-{shorten(cfg.model, DATA_NAME_BYTES)}-{shorten(Path(cfg.data).name, DATA_NAME_BYTES)}"
+
+
+def check_run_path(out: str | os.PathLike | None, runs_dir: str | os.PathLike) -> None:
+    """An --out or --runs-dir the file system cannot take, refused before any work."""
+    if out is not None:
+        if not os.fspath(out).strip():
+            raise UserError("--out is empty; name a directory for the run (or leave --out out for one under --runs-dir)")
+        check_path_length(out, "--out")
+        return
+    check_path_length(runs_dir, "--runs-dir")
+    longest_name = len("YYYYmmdd-HHMMSS--") + 2 * DATA_NAME_BYTES + len("-9999")
+    if len(os.fsencode(runs_dir)) + 1 + longest_name >= PATH_MAX:
+        raise UserError(f"--runs-dir is {len(os.fsencode(runs_dir))} bytes long, leaving no room for a run's name "
+                        f"in a path of fewer than {PATH_MAX}; choose a shorter --runs-dir, or name the run with --out")
+
+
 def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cfg: RunConfig,
                   record: dict[str, Any]) -> tuple[Path, bool]:
     """Create the run directory with its `config.json`, exclusively: (path, whether the directory was made).
@@ -91,6 +130,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     `out` may name a new or an empty directory; without it a name is made from the time, the model
     and the data, with a suffix when another run took it first (even in the same second).
     """
+    check_run_path(out, runs_dir)
     if out is not None:
         path = Path(out)
         if path.exists() and not path.is_dir():
@@ -114,7 +154,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
     if base.exists() and not base.is_dir():
         raise UserError(f"--runs-dir {base} is a file, not a directory")
     for i in range(1, 10_000):
-        path = base / (f"{stamp}-{cfg.model}-{Path(cfg.data).name}" + (f"-{i}" if i > 1 else ""))
+        path = base / (run_name(stamp, cfg) + (f"-{i}" if i > 1 else ""))
         try:
             path.mkdir(parents=True)  # atomic: exactly one process creates it
         except FileExistsError:
@@ -127,6 +167,7 @@ def claim_run_dir(out: str | os.PathLike | None, runs_dir: str | os.PathLike, cf
 
 
 def refuse_existing_run(path: Path) -> None:
+    """`UserError` if `path` already holds a run (finished, interrupted or never started): never overwritten."""
     state = run_state(path)
     if state == "finished":
         raise UserError(f"{path} already holds a finished run; choose another --out, or `classicnets "
@@ -216,6 +257,9 @@ def extract_config(target: str | os.PathLike, *, model_args: dict[str, Any], dat
     return cfg
 
 
+EXTRACT_EXAMPLE = "mobilenet"  # the course's transfer-learning base (tests check it is registered)
+
+
 def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
     """Method 1's first half on its own: the frozen base of `cfg`'s model (with `cfg.transfer.weights`)
     run once over `cfg.data`, cached where `train --features` with the same model, weights and data
@@ -227,7 +271,7 @@ def extract_features(cfg: RunConfig, *, log: Log = print, warn: Log = _stderr):
 
     if model_info(cfg.model).task == "detection":
         raise UserError(f"{cfg.model} is a detection model, trained end to end; extract caches a classifier "
-                        f"base's features (e.g. mobilenet_v2)")
+                        f"base's features (e.g. {EXTRACT_EXAMPLE}'s)")
     p = prepare(cfg, warn=warn, base_only=True)
     base = p.model.base if isinstance(p.model, Transferred) else base_of(p.model)
     return extract(base.to(p.device), p.data, p.normalization, feature_identity(p, base), p.device, log=log)
@@ -368,6 +412,7 @@ def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir:
     cfg = dataclasses.replace(cfg, model_args=dict(cfg.model_args), data_args=dict(cfg.data_args),
                               train=dataclasses.replace(cfg.train), augment=dataclasses.replace(cfg.augment))
     cfg.train.validate()
+    check_run_path(out, runs_dir)
     dist = distributed.setup(cfg.train.device)  # under torchrun: join the others before anything can fail
     p = distributed.everywhere(lambda: prepare(cfg, warn=warn))
     record = {**cfg.to_dict(), "device": str(p.device), "environment": environment(),

@@ -154,6 +154,7 @@ class DenseVsConv:
 
     def table(self):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"Accuracy after {self.epochs} epochs on {self.data} by hidden layers (seed {self.seed}; "
                             f"conv: {self.width} filters, dense: {self.dense_width} units)", title_justify="left")
@@ -167,7 +168,7 @@ class DenseVsConv:
                 best = depth == self.best_depth(kind)
                 val = f"{self.val_acc[kind][depth]:.1%}"
                 row += [f"{self.params[kind][depth]:,}", f"{self.train_acc[kind][depth]:.1%}",
-                        f"[bold]{val}[/bold]" if best else val, f"{self.test_acc[kind][depth]:.1%}",
+                        Text(val, style="bold") if best else val, f"{self.test_acc[kind][depth]:.1%}",
                         f"{self.seconds[kind][depth]:.2f}"]
             table.add_row(*row)
         return table

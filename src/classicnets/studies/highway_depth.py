@@ -152,6 +152,7 @@ class HighwayDepth:
 
     def table(self):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"Training loss of the last epoch on {self.data} after {self.epochs} epochs (SGD, "
                             f"momentum 0.9, width {self.width} highway, {self.plain_width} plain, carry bias "
@@ -164,7 +165,7 @@ class HighwayDepth:
         for name in self.names():
             best = self.best(name)[0]
             table.add_row(name, f"{self.params[name]:,}",
-                          *(f"[bold]{v:.3f}[/bold]" if k == best else f"{v:.3f}" for k, v in self.final[name].items()))
+                          *(Text(f"{v:.3f}", style="bold") if k == best else f"{v:.3f}" for k, v in self.final[name].items()))
         return table
 
     def plot(self, path) -> None:

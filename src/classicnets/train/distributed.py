@@ -59,6 +59,8 @@ def launched() -> bool:
 class Aborted(UserError):
     """Another process of the run failed and said why; this one stops without repeating it."""
 
+    aborted = True
+
 
 class RankError(UserError):
     """A mistake found by one process other than rank 0 (its own data, say): printed by that process."""

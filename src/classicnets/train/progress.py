@@ -75,7 +75,9 @@ class EpochLogger(Callback):
 class ProgressBar(EpochLogger):
     """A transient bar per epoch (batches done, time left, running loss and accuracy), laid out to
     fit the console: the bar shrinks (at most 40 wide) before any text does, and text that still
-    does not fit ends in an ellipsis rather than wrapping the bar onto two lines."""
+    does not fit ends in an ellipsis rather than wrapping the bar onto two lines. On a console that
+    cannot redraw a line (TERM=dumb, a pipe) there is no bar, and the epoch lines are the Keras lines
+    of plain mode: a bar there would leave a blank line, and its width is a guess."""
 
     def __init__(self, console: Console | None = None, refresh: float = 0.2):
         self.console = console or Console()
@@ -91,10 +93,14 @@ class ProgressBar(EpochLogger):
         self.console.print(line, soft_wrap=True, markup=False)
 
     def width(self) -> int | None:
+        if not self.console.is_interactive:
+            return None
         return self.console.width  # read each epoch: the terminal may have been resized
 
     def on_train_begin(self, trainer):
         super().on_train_begin(trainer)
+        if not self.console.is_interactive:
+            return
         text = Column(no_wrap=True, overflow="ellipsis")
         self.progress = Progress(
             TextColumn("Epoch {task.fields[epoch]}", table_column=text.copy()),
@@ -107,6 +113,8 @@ class ProgressBar(EpochLogger):
 
     def on_epoch_begin(self, trainer, epoch):
         super().on_epoch_begin(trainer, epoch)
+        if self.progress is None:
+            return
         if self._task is not None:
             self.progress.remove_task(self._task)
         self._task = self.progress.add_task("", total=trainer.steps_per_epoch,
@@ -115,13 +123,14 @@ class ProgressBar(EpochLogger):
 
     def on_batch_end(self, trainer, step, meter: Meter):
         now = time.perf_counter()
-        if now >= self._next:
+        if self.progress is not None and now >= self._next:
             self._next = now + self.refresh
             self.progress.update(self._task, completed=step + 1,
                                  metrics=format_logs(meter.values(), " ", ""))
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self.progress.update(self._task, completed=trainer.steps_per_epoch)
+        if self.progress is not None:
+            self.progress.update(self._task, completed=trainer.steps_per_epoch)
         super().on_epoch_end(trainer, epoch, logs)
 
     def close(self):

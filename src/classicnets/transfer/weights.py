@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +217,18 @@ class _Source:
     preprocessing: Normalization | None = None
 
 
+def _reason(e: BaseException, limit: int = 100) -> str:
+    """What a library's error says, as our words can quote it: its first sentence, whole words only,
+    without PyTorch's "internal error... report this" advice; the error's kind if it says nothing."""
+    text = " ".join(str(e).split())
+    first = text.split(". ")[0].rstrip(".") if text else ""
+    if not first:
+        return "it ends too early" if isinstance(e, EOFError) else type(e).__name__
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return first
+
+
 def _format_of(path: Path) -> str:
     """'safetensors', 'pytorch', 'keras' (HDF5) or 'keras-archive' (.keras), told by content; a file named
     .safetensors is one (so a damaged one is called damaged, not read as a pickle whose first byte it shares)."""
@@ -255,7 +268,7 @@ def _read_safetensors(path: Path) -> _Source:
                                 f"model.safetensors, or the run directory")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as e:
-        raise UserError(f"weights file {path} is damaged or truncated ({str(e).splitlines()[0]})") from None
+        raise UserError(f"weights file {path} is damaged or truncated ({_reason(e)})") from None
     norm = None
     if (path.parent / "model.json").is_file():  # a classicnets run: the normalisation it trained with
         from ..record import read_card
@@ -265,18 +278,20 @@ def _read_safetensors(path: Path) -> _Source:
 
 def _read_pytorch(path: Path, model_keys: set[str], model_name: str) -> _Source:
     import pickle
-    import zipfile
 
-    from safetensors import (
-        SafetensorError,  # torch.load hands some files to safetensors
-    )
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # what PyTorch says while reading a damaged file: the sentence below says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refuses anything but tensors and plain containers
-        raise UserError(f"{path} holds more than tensors, which this tool never unpickles "
-                        f"({str(e).splitlines()[0][:160]}); save a state dict (model.state_dict())") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, SafetensorError) as e:
-        raise UserError(f"weights file {path} is damaged or truncated ({str(e).splitlines()[0][:160]})") from None
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e))  # the Python object the pickle would have made
+        if refused is None:  # no object refused: bytes that are not a pickle at all
+            raise UserError(f"weights file {path} is damaged or truncated (not a PyTorch save)") from None
+        raise UserError(f"{path} holds more than tensors (a Python object, {refused.group(1)}), which this tool "
+                        f"never unpickles; save a state dict (model.state_dict())") from None
+    except Exception as e:  # noqa: BLE001 - torch.load of changed bytes fails every way (RuntimeError, EOFError,
+        # zipfile's, safetensors', IndexError, AssertionError...), and weights_only=True ran nothing of the file's
+        raise UserError(f"weights file {path} is damaged or truncated ({_reason(e)})") from None
     for wrapper in ("state_dict", "model"):  # a training checkpoint that wraps its state dict
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
             obj = obj[wrapper]

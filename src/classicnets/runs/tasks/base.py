@@ -119,3 +119,22 @@ def fill_for_data(cfg: RunConfig, data, outputs: int, what: str) -> None:
             and user_args["num_classes"] != outputs:
         raise UserError(f"--arg num_classes={user_args['num_classes']} does not fit the data: {data.name} has "
                         f"{what}; leave num_classes out and it follows the data")
+
+
+def check_data_against_card(run: Path, card, data) -> None:
+    """`UserError` unless `data` is what `run`'s model was trained on, as its card recorded it: the same
+    input shape and classes. A .npz or folder replaced since would otherwise fail deep inside the model
+    ("mat1 and mat2 shapes cannot be multiplied") or be scored against the wrong class names."""
+    shape, then = tuple(data.input_shape), tuple(card.input_shape)
+    changes = []
+    if shape != then:
+        changes.append(f"inputs of shape {'x'.join(map(str, shape))} where the model takes {'x'.join(map(str, then))}")
+    classes, known = list(data.classes), list(card.classes)
+    if len(classes) != len(known):
+        changes.append(f"{len(classes)} classes where the model has {len(known)}")
+    elif classes != known:
+        first = next(i for i, (a, b) in enumerate(zip(classes, known)) if a != b)
+        changes.append(f"class {first} named {classes[first]!r} where the model's is {known[first]!r}")
+    if changes:
+        raise UserError(f"{card.data} now holds {' and '.join(changes)}: it has changed since {run} was trained on it; "
+                        f"evaluate the run on the data it was trained on")

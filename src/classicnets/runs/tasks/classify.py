@@ -4,6 +4,7 @@ accuracy, no confusion matrix, its outputs printed as numbers."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,14 +213,20 @@ def _show_confusion(run: Path, cm, card, split: str, out: Log):
     else:  # a table of 100 columns reads as nothing: the largest confusions instead
         render_confusions(cm, card.classes, out)
     png = Path(run) / f"confusion-{split}.png"
-    plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({split})")
-    out(f"Saved {png}")
+    try:
+        plot_confusion(cm, card.classes, png, title=f"{card.name} on {card.data} ({split})")
+    except OSError as e:  # a read-only run (a course's, shared): the matrix is shown all the same
+        print(f"classicnets: warning: cannot save {png} ({e.strerror or e}); the confusion matrix is only "
+              f"shown above", file=sys.stderr)
+    else:
+        out(f"Saved {png}")
     return cm
 
 
 def _print_confusion(cm, classes: list[str]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ...terminal import print_table
 
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("true \\ pred")
@@ -227,7 +234,7 @@ def _print_confusion(cm, classes: list[str]) -> None:
         table.add_column(c, justify="right")
     for i, c in enumerate(classes):
         table.add_row(c, *(str(int(v)) if v else "." for v in cm[i].tolist()))
-    Console().print(table)
+    print_table(table)
 
 
 def _inputs(card, request: PredictRequest):
@@ -257,10 +264,10 @@ def _inputs(card, request: PredictRequest):
 
 
 def _print_predictions(names: list[str], probs, card, top_k: int, out: Log) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(80, Console().width))
+    from ...terminal import print_table
+
     if card.task == "regression":
         for name, v in zip(names, probs.reshape(len(probs), -1).tolist()):
             out(f"{name}: {' '.join(f'{x:.4f}' for x in v)}")
@@ -276,7 +283,7 @@ def _print_predictions(names: list[str], probs, card, top_k: int, out: Log) -> N
         table.add_column(f"P({card.classes[1]})", justify="right")
         for name, (_, p) in zip(names, probs.tolist()):
             table.add_row(name, card.classes[int(p > 0.5)], f"{p:.1%}")
-        console.print(table)
+        print_table(table)
         return
     k = max(1, min(top_k, len(card.classes)))
     top_p, top_i = probs.topk(k, dim=1)
@@ -284,4 +291,4 @@ def _print_predictions(names: list[str], probs, card, top_k: int, out: Log) -> N
     for name, ps, idx in zip(names, top_p.tolist(), top_i.tolist()):
         table.add_row(name, card.classes[idx[0]],
                       ", ".join(f"{card.classes[i]} {p:.1%}" for p, i in zip(ps, idx)))
-    console.print(table)
+    print_table(table)

@@ -31,7 +31,7 @@ def test_a_few_hundred_steps_on_the_real_images_beat_80_percent_on_the_real_test
     assert test["acc"] > 0.80, test
 
 
-@pytest.mark.parametrize("recipe,model", [("mnist_cnn", "lenet"), ("mnist_mlp", "mlp")])
+@pytest.mark.parametrize("recipe,model", [("mnist_cnn", "mnist_cnn"), ("mnist_mlp", "mlp")])
 def test_the_course_mnist_recipes_replay_on_the_real_fashion_mnist(recipe, model):
     """Fashion-MNIST is MNIST's drop-in replacement: the recipes run on it with --data fashion-mnist,
     every other setting the recipe's (a short run of one of them is in the README's table)."""

@@ -81,7 +81,7 @@ def register_builder(name: str, build: Callable[..., nn.Module], module_globals:
     module_globals[name] = build
 
 
-FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet",
+FAMILIES = ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet", "highway", "densenet", "mobilenet", "airbench",
             "rnn", "text")
 DETECTION_FAMILIES = ("rcnn", "fast_rcnn", "faster_rcnn", "mask_rcnn")  # modules of classicnets.detection
 

@@ -19,8 +19,8 @@ it at 1) and default momentum, and a linear layer with a bias and no output scal
 multiplies the logits by 1/9 to suit its optimizer's settings).
 
 The model takes its input in channels_last memory order: oneDNN's CPU convolutions and max pooling
-run faster on it (a training step of `airbench28` took 0.6x the time in NCHW on the 2-core
-development CPU, bf16), and the trainer converts only on CUDA.
+run faster on it (a bf16 training step of 128 images took 98.7 ms against 144.2 ms in NCHW, one
+thread of the 2-core development CPU), and the trainer converts only on CUDA.
 """
 from __future__ import annotations
 

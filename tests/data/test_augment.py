@@ -101,3 +101,34 @@ def test_augmentation_is_applied_to_training_batches_only(digits):
     xb, _ = next(iter(trainer.train_loader))
     raw = digits.normalization()(torch.zeros(1, 1, 1, 1, dtype=torch.uint8)).item()
     assert ((xb == raw).flatten(1).sum(1) >= 4).all()  # every training image has its blank square
+
+
+def test_random_erasing_fills_one_rectangle_of_the_papers_sizes_with_noise():
+    from classicnets.data.augment import random_erasing
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((400, 1, 28, 28), 9, dtype=torch.uint8)
+    out = random_erasing(x, 0.5, g)
+    changed = out[:, 0] != 9                                # (N, H, W); noise equals 9 once in 256 draws
+    erased = changed.flatten(1).any(1)
+    assert 150 < int(erased.sum()) < 250                    # about half of the images, p = 0.5
+    for m in changed[erased]:
+        rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
+        h, w = int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+        assert m[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].float().mean() > 0.9  # one filled rectangle
+        assert 0.02 * 784 * 0.8 <= h * w <= 0.4 * 784 * 1.1  # 2%-40% of the image (rounded sides)
+        assert 0.3 * 0.6 <= h / w <= 1 / 0.3 / 0.6          # aspect 0.3-3.3 (rounded sides)
+    assert len(out[:, 0][changed].unique()) > 200           # filled with noise, not a constant
+    again = random_erasing(x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)                          # the seed decides everything
+
+
+def test_random_erasing_is_an_option_with_a_probability():
+    import pytest
+
+    from classicnets.errors import UserError
+    assert AugmentConfig(random_erasing=0.5).enabled and not AugmentConfig().enabled
+    with pytest.raises(UserError, match="random"):
+        AugmentConfig(random_erasing=1.5).validate()
+    x = torch.full((8, 1, 10, 10), 9, dtype=torch.uint8)
+    assert torch.equal(Augmenter(AugmentConfig(random_erasing=0.0, translate=0))(x, None), x)
+    assert not torch.equal(Augmenter(AugmentConfig(random_erasing=1.0))(x, torch.Generator().manual_seed(1)), x)

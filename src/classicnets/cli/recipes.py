@@ -28,8 +28,9 @@ def run(a: argparse.Namespace) -> int:
     table.add_column("data", overflow="fold")
     table.add_column("epochs", justify="right")
     table.add_column("Keras-literal", overflow="fold")
-    table.add_column("the course's result", min_width=22)
+    table.add_column("the course's result (or a published one)", min_width=22)
     for r in recipes:
-        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.fidelity_brief(), r.figure.describe())
+        table.add_row(r.name, r.model, r.data, str(r.train["epochs"]), r.fidelity_brief(),
+                      r.figure.describe() if r.figure.by == "course" else f"{r.figure.by}: {r.figure.describe()}")
     print_table(table)
     return 0

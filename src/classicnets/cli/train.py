@@ -141,7 +141,8 @@ def _train(a: argparse.Namespace) -> int:
             changed = ", ".join(f"{k} {v['recipe']} -> {v['now']}" for k, v in provenance["overridden"].items())
             from ..recipes import CourseFigure, get_recipe
             fidelity = get_recipe(provenance["name"]).fidelity(p.config)
-            log(f"Recipe {provenance['name']} (course: {CourseFigure(**provenance['course']).describe()})"
+            fig = CourseFigure(**provenance["course"])
+            log(f"Recipe {provenance['name']} ({fig.by}: {fig.describe()})"
                 + (f"; overridden: {changed}" if changed else "") + (f"; {fidelity}" if fidelity else ""))
         log(f"Settings: {describe_settings(p.config, p.data, p.transfer.get('preprocessing'))}")
 

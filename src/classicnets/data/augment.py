@@ -69,6 +69,46 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None) -> tor
     return x.masked_fill(inside.unsqueeze(1), 0)
 
 
+def random_erasing(x: torch.Tensor, p: float, generator: torch.Generator | None, area=(0.02, 0.4),
+                   aspect=(0.3, 1 / 0.3), tries: int = 10) -> torch.Tensor:
+    """Zhong, Zheng, Kang, Li & Yang (2017), "Random erasing data augmentation", algorithm 1: with
+    probability `p`, a rectangle of a random share of the image's area (uniform in `area`) and
+    aspect ratio height/width (uniform in `aspect`) at a random place is filled with random pixel
+    values (0-255 for uint8 images; the batch's range for float ones). A draw that does not fit in
+    the image is drawn again, up to `tries` times for the whole batch at once; an image still
+    without a fitting rectangle then is left as it is."""
+    n, c, h, w = x.shape
+    dev = x.device
+    erase = torch.rand(n, generator=generator, device=dev) < p
+    eh = torch.zeros(n, dtype=torch.long, device=dev)
+    ew = torch.zeros(n, dtype=torch.long, device=dev)
+    todo = erase.clone()
+    for _ in range(tries):  # the paper's "repeat until the rectangle fits", batched
+        u = torch.rand(2, n, generator=generator, device=dev)
+        s = (area[0] + (area[1] - area[0]) * u[0]) * (h * w)             # pixels erased
+        r = aspect[0] + (aspect[1] - aspect[0]) * u[1]                      # height / width
+        dh, dw = torch.sqrt(s * r).round().long(), torch.sqrt(s / r).round().long()
+        fits = todo & (dh >= 1) & (dw >= 1) & (dh <= h) & (dw <= w)
+        eh, ew = torch.where(fits, dh, eh), torch.where(fits, dw, ew)
+        todo &= ~fits
+        if not bool(todo.any()):
+            break
+    erase &= ~todo
+    u = torch.rand(2, n, generator=generator, device=dev)
+    y0 = (u[0] * (h - eh + 1)).long().view(n, 1, 1)                       # top row, so that it fits
+    x0 = (u[1] * (w - ew + 1)).long().view(n, 1, 1)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    inside = (ys >= y0) & (ys < y0 + eh.view(n, 1, 1)) & (xs >= x0) & (xs < x0 + ew.view(n, 1, 1))
+    inside &= erase.view(n, 1, 1)                                          # (N, H, W)
+    if x.is_floating_point():
+        lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 1.0)
+        noise = lo + (hi - lo) * torch.rand(x.shape, generator=generator, device=dev, dtype=x.dtype)
+    else:
+        noise = torch.randint(0, 256, x.shape, generator=generator, device=dev, dtype=torch.int32).to(x.dtype)
+    return torch.where(inside.unsqueeze(1), noise, x)
+
+
 class Augmenter:
     """Callable applying the configured transforms to a batch: `aug(x, generator)`."""
 
@@ -85,4 +125,6 @@ class Augmenter:
             x = random_affine(x, c, generator)
         if c.cutout:
             x = cutout(x, c.cutout, generator)
+        if c.random_erasing:
+            x = random_erasing(x, c.random_erasing, generator)
         return x

@@ -16,12 +16,13 @@ class AugmentConfig:
     height_shift_range: float = 0.0  # fraction of the height: shift by up to this much, up or down (Keras)
     rotation_range: float = 0.0      # degrees: rotate by up to this much either way (Keras)
     cutout: int = 0                  # pixels: blank a random square of this side in each image (DeVries & Taylor 2017)
+    random_erasing: float = 0.0      # probability: fill a random rectangle (2-40% of the image, aspect 0.3-3.3) with noise (Zhong et al. 2017)
     fill_mode: Literal["constant", "nearest"] = "constant"  # what shifts and rotations bring in: zeros, or the nearest edge pixel (Keras's ImageDataGenerator default)
 
     @property
     def enabled(self) -> bool:
         return bool(self.translate or self.horizontal_flip or self.width_shift_range
-                    or self.height_shift_range or self.rotation_range or self.cutout)
+                    or self.height_shift_range or self.rotation_range or self.cutout or self.random_erasing)
 
     def validate(self) -> AugmentConfig:
         """Raise a `UserError` naming the first setting out of its range; return self."""
@@ -34,6 +35,7 @@ class AugmentConfig:
         check_range("height_shift_range", self.height_shift_range, 0, 1, high_open=True)
         check_range("rotation_range", self.rotation_range, 0, 180)
         check_range("cutout", self.cutout, 0, None)
+        check_range("random_erasing", self.random_erasing, 0, 1)
         return self
 
     def check_image_size(self, height: int, width: int) -> None:

@@ -57,6 +57,7 @@ class CourseFigure:
     source: str                 # course file and line
     best: bool = False          # the best epoch's value (the text's "maximum accuracy"), not the last
     approx: bool = False        # the text gives a rounded figure ("about 45%")
+    by: str = "course"          # whose figure: the course's, or a published one's ("published ResNet18")
 
     def describe(self) -> str:
         """e.g. '89.95% val after 50 epochs', 'best 85.14% val at epoch 18', 'loss 2.2750 after 10 epochs'."""
@@ -180,7 +181,7 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 # The modules whose recipes register on import, by name (the registry imports none of them itself).
-SOURCES = ("classicnets.recipes.course",)
+SOURCES = ("classicnets.recipes.course", "classicnets.recipes.own")
 
 
 def _ensure_loaded() -> None:
@@ -259,7 +260,7 @@ def markdown() -> str:
             lines.append(f"- augmentation: {_kv({**KERAS_AUGMENT, **r.augment})}")
         if r.transfer:
             lines.append(f"- transfer: {_kv(r.transfer)}")
-        lines += [f"- the course: **{r.figure.describe()}** — “{r.figure.quote}” ({r.figure.source})",
+        lines += [f"- {'the course' if r.figure.by == 'course' else r.figure.by}: **{r.figure.describe()}** — “{r.figure.quote}” ({r.figure.source})",
                   f"- source: {r.source}"]
         if r.fidelity():
             lines.append(f"- Keras fidelity: {r.fidelity()}")

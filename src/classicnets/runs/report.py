@@ -162,8 +162,9 @@ def _course(row: RunRow, results: dict[str, Any]) -> str:
         diff = f"{100 * row.diff:+.2f} points" if is_accuracy(metric) else f"{row.diff:+.4g}"
     epochs = f" after {row.course_epochs} epochs" if row.course_epochs is not None else ""
     ran = f" after {row.epochs} epochs" if row.epochs is not None else ""
+    by = course.get("by") if isinstance(course.get("by"), str) else "course"
     out = [f'<div class="beside">'
-           f'<div class="figure"><div class="muted">course: {_e(metric)}{_e(epochs)}</div>'
+           f'<div class="figure"><div class="muted">{_e(by)}: {_e(metric)}{_e(epochs)}</div>'
            f'<div class="value">{_e(_value(metric, row.course_value))}</div></div>'
            f'<div class="figure"><div class="muted">this run: {_e(metric)}{_e(ran)}</div>'
            f'<div class="value">{_e(_value(metric, row.run_value))}</div></div>'

@@ -390,7 +390,7 @@ def course_comparison(course: dict[str, Any], history, results: dict[str, Any]) 
     else:
         at = epoch if fig.best else (len(history.epoch) if history is not None else results.get("epochs"))
         mine = CourseFigure(fig.metric, value, at, "", "", best=fig.best).describe()
-    return f"course: {fig.describe()} · this run: {mine}", value
+    return f"{fig.by}: {fig.describe()} · this run: {mine}", value
 
 
 def train_run(cfg: RunConfig, *, out: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs",

@@ -39,6 +39,7 @@ from .optim import make_optimizer, make_scheduler
 from .position import EpochPosition, NonFiniteWatch, nonfinite_message
 from .preemption import Preempted
 from .strategy import strategy
+from .tta import with_tta
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -91,7 +92,8 @@ def model_loss(trainer: Trainer, xb, yb, loss_fn) -> tuple[torch.Tensor, Any, di
 
 def validate_loss_acc(trainer: Trainer) -> dict[str, float]:
     """Loss and accuracy on the validation split, over every process's part."""
-    return run_eval(trainer.model, trainer.val_loader, trainer.autocast, task=trainer.task,
+    return run_eval(with_tta(trainer.model, trainer.config.tta), trainer.val_loader, trainer.autocast,
+                    task=trainer.task,
                     strategy=trainer.strategy)
 
 

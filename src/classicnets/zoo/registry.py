@@ -83,7 +83,8 @@ def register_builder(name: str, build: Callable[..., nn.Module], module_globals:
 
 # The family modules, by name (importing one registers its models): the zoo's, then detection's.
 FAMILIES = tuple(f"classicnets.zoo.{f}" for f in ("lenet", "course", "alexnet", "vgg", "googlenet", "resnet",
-                                                  "highway", "densenet", "mobilenet", "rnn", "text")) \
+                                                  "highway", "densenet", "mobilenet", "airbench", "rnn",
+                                                  "text")) \
     + tuple(f"classicnets.detection.{f}" for f in ("rcnn", "fast_rcnn", "faster_rcnn", "mask_rcnn"))
 _loaded = False
 

@@ -61,6 +61,8 @@ def _check_data(cfg: RunConfig, data, warn: Log) -> None:
             check_finite(split, f"{name}")
     if data.kind == "image" and cfg.augment.enabled:
         cfg.augment.check_image_size(*data.input_shape[1:])
+    if cfg.train.tta != "none" and data.kind != "image":
+        raise UserError(f"--tta {cfg.train.tta} mirrors images; {data.name} holds {data.kind} data")
 
 
 class Classification(Task):
@@ -140,7 +142,9 @@ class Classification(Task):
         from ...train.evaluation import evaluate
 
         t = p.config.train
-        test = evaluate(p.model, p.data, split="test", batch_size=t.eval_batch_size,
+        from ...train.tta import with_tta
+
+        test = evaluate(with_tta(p.model, t.tta), p.data, split="test", batch_size=t.eval_batch_size,
                         normalization=p.data.test_normalization(p.normalization, t.normalize, t.test_normalize))
         log(f"Test: {format_metrics(test)} ({len(p.data.test):,} samples)")
         return {f"test_{k}": v for k, v in test.items()}
@@ -150,7 +154,10 @@ class Classification(Task):
 
         norm = data.test_normalization(card.norm, cfg.train.normalize, cfg.train.test_normalize) \
             if split == "test" else card.norm
-        scores = evaluate(model, data, split=split, normalization=norm, confusion=True, task=card.task)
+        from ...train.tta import with_tta
+
+        scores = evaluate(with_tta(model, cfg.train.tta), data, split=split, normalization=norm, confusion=True,
+                          task=card.task)
         out(f"{split}: {format_metrics(scores)} ({len(data.split(split)):,} samples)")
         if isinstance(results.get("course"), dict):
             _print_course(results["course"], split, scores, out)
@@ -200,7 +207,7 @@ def _print_course(course: dict[str, Any], split: str, scores: dict[str, Any], ou
     except TypeError:
         return  # not a figure this version wrote
     mine = f"{scores['acc']:.2%} {split}" if "acc" in scores else f"{split}_loss {scores['loss']:.4f}"
-    out(f"course: {fig.describe()} ({fig.metric}) · this evaluation: {mine}")
+    out(f"{fig.by}: {fig.describe()} ({fig.metric}) · this evaluation: {mine}")
 
 
 def _show_confusion(run: Path, cm, card, split: str, out: Log):

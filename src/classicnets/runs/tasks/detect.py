@@ -25,6 +25,9 @@ class Detection(Task):
                             "--head, --freeze, --unfreeze-top and --features apply to classifiers")
         if distributed.current() is not None:
             raise UserError("detection training runs in one process; leave out --nproc and torchrun")
+        if cfg.train.tta != "none":
+            raise UserError(f"--tta {cfg.train.tta} averages a classifier's logits; a detection model's boxes "
+                            "are scored as they come")
         check_augment(cfg.augment)
         if cfg.augment.enabled:
             cfg.augment.check_image_size(*data.input_shape[1:])

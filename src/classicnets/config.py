@@ -46,7 +46,7 @@ class TrainConfig:
     compile: Literal["auto", "on", "off"] = "auto"        # torch.compile; auto: on for CUDA, except recurrent models
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # autocast dtype; auto: bf16 on CUDA, fp32 on CPU
     eval_batch_size: int = 1024       # examples per forward pass when evaluating
-    tta: Literal["none", "flip"] = "none"  # test-time augmentation when scoring images (validation, test, evaluate): flip averages the logits of each image and its mirror image (Krizhevsky et al. 2012, section 4.1); for classes a mirror leaves unchanged
+    tta: Literal["none", "flip", "flip_translate"] = "none"  # test-time augmentation when scoring images (validation, test, evaluate): flip averages the logits of each image and its mirror image (Krizhevsky et al. 2012, section 4.1); flip_translate also those of both shifted by a pixel up-left and down-right (airbench's level 2, six passes); for classes a mirror leaves unchanged
     normalize: Literal["standardize", "scale", "max", "pixel"] = "standardize"  # images, statistics of the training split: per-channel mean/std; scale to [0, 1] (x/255); divide by the largest value; or the ResNet chapter's global mean and per-pixel std
     test_normalize: Literal["train", "own", "raw"] = "train"  # images: the test split normalised with the training split's statistics; with its own, computed as --normalize computes them (the ResNet chapter's code, 001 L158-167); or not at all, raw values (the CIFAR dropout chapter's code, 002 L123, divides X_test by the maximum of the already divided X_train, 1.0)
     checkpoint_every: int = 0         # optimizer steps between checkpoints inside an epoch (counted from the run's start); 0: at epoch ends only

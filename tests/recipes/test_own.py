@@ -52,6 +52,7 @@ def test_fashion_mnist_fast_settings_reach_the_trainer(server, monkeypatch, tmp_
     group = opt.param_groups[0]
     assert group["max_lr"] == 0.1 and group["nesterov"] and group["weight_decay"] == 5e-4
     assert t.config.label_smoothing == 0.1 and t.config.precision == "bf16" and t.config.eval_batch_size == 256
+    assert t.config.tta == "flip"  # the test score averages each image with its mirror
     assert t.train_loader.batch_size == 128
     assert t.num_train == 30 and t.val_loader is None  # all training images: the settings are chosen already
     aug = t.train_loader.augment.config

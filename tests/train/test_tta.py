@@ -53,3 +53,15 @@ def test_evaluate_and_predict_take_the_wrapped_model():
     assert tta["acc"] == 0.5                               # a tie goes to the first class: right on two of four
     probs = predict(TTA(model), x)
     assert torch.allclose(probs, torch.full((4, 2), 0.5))
+
+
+def test_flip_translate_is_airbenchs_level_two():
+    # airbench94.py's infer_mirror_translate: half the mirror logits, half their mean over the image
+    # shifted one pixel up-left and down-right, edges reflected
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(20, 3))
+    x = torch.randn(2, 1, 4, 5)
+    mirror = lambda v: (lin(v) + lin(v.flip(3))) / 2  # noqa: E731
+    p = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    expected = 0.5 * mirror(x) + 0.25 * (mirror(p[:, :, 0:4, 0:5]) + mirror(p[:, :, 2:6, 2:7]))
+    assert torch.allclose(TTA(lin, "flip_translate").eval()(x), expected, atol=1e-6)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -13,6 +14,9 @@ def add_parser(sub) -> None:
                        "per class, mAP@0.5, COCO mAP)")
     e.add_argument("run", help="run directory")
     e.add_argument("--split", choices=("test", "val", "train"), default="test")
+    e.add_argument("--tta", choices=("none", "flip", "flip_translate"), default=None,
+                   help="test-time augmentation for this evaluation (default: the run's own, --tta at training); "
+                        "scores with another than the run's are recorded as SPLIT_acc_tta_MODE")
     add_data_options(e, data_help="score on this data set instead of the run's (classifiers; needed for a run "
                      "from published ImageNet weights): its classes are matched to the model's by name")
     e.set_defaults(func=run)
@@ -36,7 +40,15 @@ def run(a: argparse.Namespace) -> int:
     if a.data is None:  # the run's own data set, as it is now: one sentence if it changed since training
         check_data_against_card(Path(a.run), card, data)
     task = tasks.for_card(card.task).load()
+    own_tta = a.tta is None or a.tta == cfg.train.tta
+    if not own_tta:
+        if a.tta != "none" and (card.task == "detection" or len(card.input_shape) != 3):
+            raise UserError(f"--tta {a.tta} mirrors a classifier's images; {a.run} holds a "
+                            f"{'detector' if card.task == 'detection' else 'model of ' + card.data}")
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, tta=a.tta))
     entries = task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print)
+    if not own_tta:  # beside the run's own scores, not over them
+        entries = {f"{k}_tta_{a.tta}": v for k, v in entries.items()}
     if a.data is not None:  # the scores name the data set they come from
         entries[f"{a.split}_data"] = a.data
     elif f"{a.split}_data" in results:

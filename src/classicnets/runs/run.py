@@ -359,6 +359,8 @@ def describe_settings(cfg: RunConfig, data=None, preprocessing: dict[str, Any] |
     aug = [f"{f.name}={getattr(a, f.name):g}" if isinstance(getattr(a, f.name), float) else f"{f.name}={getattr(a, f.name)}"
            for f in dataclasses.fields(a) if getattr(a, f.name) and f.name != "fill_mode"]
     parts.append("augment " + ", ".join(aug + [f"fill_mode={a.fill_mode}"]) if aug else "no augmentation")
+    if t.tta != "none":
+        parts.append(f"test-time augmentation {t.tta}")
     tr = cfg.transfer
     if tr.enabled:
         bits = [f"weights {tr.weights}" if tr.weights else "", f"head {tr.head}" if tr.head else "",

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-Mode = Literal["none", "flip"]
-MODES: tuple[str, ...] = ("none", "flip")
+Mode = Literal["none", "flip", "flip_translate"]
+MODES: tuple[str, ...] = ("none", "flip", "flip_translate")
 
 
 def flip_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -27,8 +28,18 @@ def flip_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (model(x) + model(x.flip(3))) * 0.5
 
 
+def flip_translate_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """airbench's `tta_level=2` (Jordan 2024, `airbench94.py`, `infer_mirror_translate`): half the
+    flip logits of `x`, half the mean of the flip logits of `x` shifted one pixel up-left and one
+    pixel down-right (edges reflected): six forward passes."""
+    h, w = x.shape[2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = (flip_logits(model, padded[:, :, :h, :w]) + flip_logits(model, padded[:, :, 2:, 2:])) * 0.5
+    return (flip_logits(model, x) + shifted) * 0.5
+
+
 class TTA(nn.Module):
-    """`model` evaluated with test-time augmentation `mode` ("flip"; "none" is the model itself).
+    """`model` evaluated with test-time augmentation `mode` ("flip", "flip_translate"; "none" is the model itself).
 
     In training mode it is the model alone: augmentation at training time belongs to the loader."""
 
@@ -41,6 +52,8 @@ class TTA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training or self.mode == "none" or x.ndim != 4:
             return self.model(x)
+        if self.mode == "flip_translate":
+            return flip_translate_logits(self.model, x)
         return flip_logits(self.model, x)
 
 

@@ -167,13 +167,16 @@ class Classification(Task):
         return entries
 
     def predict(self, run, model, card, request, out):
-        from ...record import CARD
+        from ...record import CARD, CONFIG, read_config
         from ...train.evaluation import predict
 
         if request.out is not None or request.score_threshold is not None:
             raise UserError(f"--out and --score-threshold are for detection runs; {run} holds a classifier "
                             f"({card.name}), whose predictions are printed")
         names, x = _inputs(card, request)
+        if (Path(run) / CONFIG).exists():  # the run's test-time augmentation, as its scores were taken
+            from ...train.tta import with_tta
+            model = with_tta(model, read_config(run).train.tta)
         probs = predict(model, x, normalization=card.norm, task=card.task)
         expected = max(len(card.classes), 2 if card.task == "binary" else 0)
         if card.task != "regression" and probs.shape[-1] != expected:

@@ -1,0 +1,83 @@
+"""--tta flip in a run: the test score the run records, the validation scores of each epoch and
+`classicnets evaluate` all see each image beside its mirror image; data that are not images are refused."""
+import json
+
+import pytest
+
+from classicnets.config import RunConfig, TrainConfig
+from classicnets.errors import UserError
+from classicnets.runs.run import train_run
+
+
+def _run(tmp_path, name, tta):
+    cfg = RunConfig(model="lenet", data="digits",
+                    train=TrainConfig(epochs=2, tta=tta, val_split=0.1, seed=3, device="cpu"))
+    return train_run(cfg, out=tmp_path / name, log=lambda s: None)
+
+
+def test_the_run_scores_validation_and_test_through_the_mirror(tmp_path, capsys):
+    from classicnets.cli import main
+    from classicnets.data import load_dataset
+    from classicnets.runs.rundir import load_model
+    from classicnets.train.evaluation import evaluate
+    from classicnets.train.tta import TTA
+
+    plain, flip = _run(tmp_path, "plain", "none"), _run(tmp_path, "flip", "flip")
+    # the same seed trains the same weights: only the scoring differs
+    model, card = load_model(flip.run)
+    data = load_dataset("digits")
+    by_hand = evaluate(TTA(model), data, normalization=card.norm)["acc"]
+    assert flip.results["test_acc"] == pytest.approx(by_hand)
+    assert flip.results["test_acc"] != plain.results["test_acc"]  # mirrored digits are other digits
+    assert json.loads((flip.run / "config.json").read_text())["train"]["tta"] == "flip"
+    val_flip = (flip.run / "metrics.csv").read_text().splitlines()[1]
+    val_plain = (plain.run / "metrics.csv").read_text().splitlines()[1]
+    assert val_flip != val_plain  # the epoch's validation scores too; the training ones are the same
+    capsys.readouterr()
+    assert main(["evaluate", str(flip.run)]) == 0
+    assert f"acc {flip.results['test_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_sequences_are_refused_with_one_sentence(tmp_path):
+    cfg = RunConfig(model="lstm", data="adding", train=TrainConfig(epochs=1, tta="flip", device="cpu"))
+    with pytest.raises(UserError, match="--tta flip mirrors images; adding holds"):
+        train_run(cfg, out=tmp_path / "r", log=lambda s: None)
+    assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_tta_scores_beside_the_runs_own(tmp_path, capsys):
+    from classicnets.cli import main
+
+    plain, flip = _run(tmp_path, "plain", "none"), _run(tmp_path, "flip", "flip")
+    capsys.readouterr()
+    assert main(["evaluate", str(flip.run), "--tta", "none"]) == 0  # the same weights, scored without the mirror
+    assert f"acc {plain.results['test_acc']:.4f}" in capsys.readouterr().out
+    results = json.loads((flip.run / "results.json").read_text())
+    assert results["test_acc_tta_none"] == pytest.approx(plain.results["test_acc"])
+    assert results["test_acc"] == flip.results["test_acc"]  # the run's own score is kept
+    assert main(["evaluate", str(plain.run), "--tta", "flip"]) == 0
+    assert json.loads((plain.run / "results.json").read_text())["test_acc_tta_flip"] == flip.results["test_acc"]
+
+
+def test_predict_uses_the_runs_test_time_augmentation(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from classicnets.cli import main
+    from classicnets.data import load_dataset
+    from classicnets.runs.rundir import load_model
+    from classicnets.train.evaluation import predict
+    from classicnets.train.tta import TTA
+
+    plain, flip = _run(tmp_path, "plain", "none"), _run(tmp_path, "flip", "flip")
+    image = load_dataset("digits").test.x[:1]                     # (1, 1, 8, 8), the data's raw units
+    np.save(tmp_path / "digit.npy", image[0, 0].numpy())
+    model, card = load_model(flip.run)
+    want = predict(TTA(model), image, normalization=card.norm)[0]
+    plain_want = predict(model, image, normalization=card.norm)[0]
+    assert not torch.allclose(want, plain_want)
+    capsys.readouterr()
+    assert main(["predict", str(flip.run), str(tmp_path / "digit.npy"), "--top-k", "1"]) == 0
+    assert f"{want.max():.1%}" in capsys.readouterr().out
+    assert main(["predict", str(plain.run), str(tmp_path / "digit.npy"), "--top-k", "1"]) == 0
+    assert f"{plain_want.max():.1%}" in capsys.readouterr().out

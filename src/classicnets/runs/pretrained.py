@@ -146,9 +146,23 @@ def evaluation_data(run: str | os.PathLike, card: ModelCard, cfg, data: str | No
                     "imagenet" else f"the weights of {Path(card.data).name}, which do not say what they were trained on")
             raise UserError(f"{run} holds {what}; evaluate them on labelled images of your own with --data (an "
                             f"image folder whose sub-folders are named as {CARD}'s classes, or a .npz)")
-        return load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args)
+        return with_runs_splits(load_dataset(card.data, data_dir=cfg.data_dir, **cfg.data_args), cfg.train)
     loaded = load_dataset(data, data_dir=data_dir, **(data_args or {}))
     return match_classes(loaded, card)
+
+
+def with_runs_splits(data, train_cfg):
+    """The run's own data set split as the run split it: a validation split held out of the training
+    images (`--val-split`) is held out again, the same images (stratified and seeded by the run's
+    seed, or the last fraction), so `evaluate --split val` scores what the run validated on and
+    `--split train` what it trained on."""
+    if not train_cfg.val_split or getattr(data, "val", None) is not None or train_cfg.validate_on == "test":
+        return data
+    import dataclasses
+
+    from ..train.engine import resolve_splits
+    train, val = resolve_splits(data, None, train_cfg)
+    return dataclasses.replace(data, train=train, val=val)
 
 
 def match_classes(data, card: ModelCard):

@@ -65,3 +65,28 @@ def stub():
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry._REGISTRY, "stub_detector", info)
         yield "stub_detector"
+
+
+def _digit_boxes_with_proposals(train: int, jitter: float):
+    """`train` digit_boxes training images, normalised, and their targets with precomputed proposals:
+    a fixed grid of boxes plus each ground-truth box four times, jittered by `jitter` pixels (standard
+    deviation), so that R-CNN's tests need no scikit-image."""
+    from classicnets.detection.data import load_digit_boxes
+
+    ds = load_digit_boxes(train=train, val=0, test=1)
+    x = ds.normalization()(ds.train.images)
+    g = torch.Generator().manual_seed(0)
+    xs = torch.arange(0, 64, 8.0)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    grid = torch.cat([torch.cat([grid, grid + 16], 1), torch.cat([grid, grid + 28], 1)]).clamp(max=64)
+    targets = []
+    for t in ds.train.targets:
+        noise = t["boxes"].repeat(4, 1) + torch.randn(4 * len(t["boxes"]), 4, generator=g) * jitter
+        targets.append({**t, "proposals": torch.cat([grid, noise.clamp(0, 64)])})
+    return x, targets
+
+
+@pytest.fixture(scope="session")
+def with_proposals():
+    """`with_proposals(train, jitter)`: (images, targets with proposals) of digit_boxes."""
+    return _digit_boxes_with_proposals

@@ -13,20 +13,10 @@ from classicnets.zoo import create, model_info
 
 
 @pytest.fixture(scope="module")
-def batch():
+def batch(with_proposals):
     """Six digit_boxes training images, normalised, with precomputed proposals (a fixed grid of boxes
     plus jittered ground truth, so these tests do not need scikit-image)."""
-    ds = load_digit_boxes(train=6, val=0, test=1)
-    x = ds.normalization()(ds.train.images)
-    g = torch.Generator().manual_seed(0)
-    xs = torch.arange(0, 64, 8.0)
-    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
-    grid = torch.cat([torch.cat([grid, grid + 16], 1), torch.cat([grid, grid + 28], 1)]).clamp(max=64)
-    targets = []
-    for t in ds.train.targets:
-        jitter = t["boxes"].repeat(4, 1) + torch.randn(4 * len(t["boxes"]), 4, generator=g) * 2
-        targets.append({**t, "proposals": torch.cat([grid, jitter.clamp(0, 64)])})
-    return x, targets
+    return with_proposals(6, jitter=2)
 
 
 def test_registered_with_the_detector_interface():

@@ -25,19 +25,10 @@ from classicnets.zoo import create
 
 
 @pytest.fixture(scope="module")
-def batches():
+def batches(with_proposals):
     """Eight digit_boxes training images in two batches, normalised, with precomputed proposals (a grid
     of boxes plus jittered ground truth: no scikit-image needed), and two more as validation."""
-    ds = load_digit_boxes(train=10, val=0, test=1)
-    x = ds.normalization()(ds.train.images)
-    g = torch.Generator().manual_seed(0)
-    xs = torch.arange(0, 64, 8.0)
-    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
-    grid = torch.cat([torch.cat([grid, grid + 16], 1), torch.cat([grid, grid + 28], 1)]).clamp(max=64)
-    targets = []
-    for t in ds.train.targets:
-        jitter = t["boxes"].repeat(4, 1) + torch.randn(4 * len(t["boxes"]), 4, generator=g) * 2.5
-        targets.append({**t, "proposals": torch.cat([grid, jitter.clamp(0, 64)])})
+    x, targets = with_proposals(10, jitter=2.5)
     return [(x[:4], targets[:4]), (x[4:8], targets[4:8])], [(x[8:], targets[8:])]
 
 

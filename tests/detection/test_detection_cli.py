@@ -134,6 +134,7 @@ def classifier_run(tmp_path_factory):
      "a detection run has no val_acc: it is validated by its mAP"),
     (["train", "--model", "{stub}", *SMALL, "--freeze", "base"], "--head, --freeze, --unfreeze-top and --features apply to classifiers"),
     (["train", "--model", "{stub}", *SMALL, "--translate", "64"], "--translate 64 shifts 64x64 images"),
+    (["train", "--model", "{stub}", *SMALL, "--tta", "flip"], "--tta flip mirrors images; digit_boxes"),
     (["train", "--model", "{stub}", "--data", "digit_boxes", "--data-arg", "size=8"], "option size of data set 'digit_boxes'"),
     (["predict", "{det_run}", "{npy}"], "cannot detect objects in"),
     (["predict", "{det_run}"], "nothing to predict: give image files"),

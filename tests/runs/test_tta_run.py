@@ -112,3 +112,17 @@ def test_evaluate_val_scores_the_images_a_val_split_run_held_out(tmp_path, capsy
     assert "(40 samples)" in out and f"acc {float(last['val_acc']):.4f}" in out
     assert run_cli(["evaluate", str(result.run), "--split", "train"]) == 0
     assert "(120 samples)" in capsys.readouterr().out  # what it trained on, the held-out images left out
+
+
+def test_evaluate_refuses_to_mirror_what_is_not_an_image(tmp_path, capsys):
+    from classicnets.cli import run_cli
+
+    cfg = RunConfig(model="lstm", data="adding", data_args={"length": 10},
+                    train=TrainConfig(epochs=1, device="cpu"))
+    result = train_run(cfg, out=tmp_path / "r", log=lambda s: None)
+    before = (result.run / "results.json").read_text()
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(result.run), "--tta", "flip"]) == 2
+    err = capsys.readouterr().err
+    assert "--tta flip mirrors images; adding10 holds sequence data" in err and "Traceback" not in err
+    assert (result.run / "results.json").read_text() == before

@@ -29,7 +29,7 @@ def run(a: argparse.Namespace) -> int:
     from ..runs import tasks
     from ..runs.pretrained import evaluation_data
     from ..runs.rundir import load_model
-    from ..runs.tasks.base import check_data_against_card
+    from ..runs.tasks.base import check_data_against_card, check_tta
 
     if a.data is None and (a.data_arg or a.data_dir):
         raise UserError("--data-arg and --data-dir go with --data; the run's own data set takes its own settings")
@@ -42,9 +42,7 @@ def run(a: argparse.Namespace) -> int:
     task = tasks.for_card(card.task).load()
     own_tta = a.tta is None or a.tta == cfg.train.tta
     if not own_tta:
-        if a.tta != "none" and (card.task == "detection" or len(card.input_shape) != 3):
-            raise UserError(f"--tta {a.tta} mirrors a classifier's images; {a.run} holds a "
-                            f"{'detector' if card.task == 'detection' else 'model of ' + card.data}")
+        check_tta(a.tta, data)
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, tta=a.tta))
     entries = task.evaluate(Path(a.run), model, card, cfg, data, a.split, results, print)
     if not own_tta:  # beside the run's own scores, not over them

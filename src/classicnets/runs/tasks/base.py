@@ -121,6 +121,12 @@ def fill_for_data(cfg: RunConfig, data, outputs: int, what: str) -> None:
                         f"{what}; leave num_classes out and it follows the data")
 
 
+def check_tta(tta: str, data) -> None:
+    """Test-time augmentation mirrors images: refused, in one sentence, for any other data."""
+    if tta != "none" and data.kind != "image":
+        raise UserError(f"--tta {tta} mirrors images; {data.name} holds {data.kind} data")
+
+
 def check_data_against_card(run: Path, card, data) -> None:
     """`UserError` unless `data` is what `run`'s model was trained on, as its card recorded it: the same
     input shape and classes. A .npz or folder replaced since would otherwise fail deep inside the model

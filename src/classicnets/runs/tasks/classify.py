@@ -10,7 +10,7 @@ from typing import Any
 
 from ...config import RunConfig
 from ...errors import UserError
-from .base import Log, PredictRequest, Prepared, Task, fill_for_data
+from .base import Log, PredictRequest, Prepared, Task, check_tta, fill_for_data
 
 
 def smallest_input(name: str, args: dict[str, Any], size: int) -> int | None:
@@ -61,8 +61,7 @@ def _check_data(cfg: RunConfig, data, warn: Log) -> None:
             check_finite(split, f"{name}")
     if data.kind == "image" and cfg.augment.enabled:
         cfg.augment.check_image_size(*data.input_shape[1:])
-    if cfg.train.tta != "none" and data.kind != "image":
-        raise UserError(f"--tta {cfg.train.tta} mirrors images; {data.name} holds {data.kind} data")
+    check_tta(cfg.train.tta, data)
 
 
 class Classification(Task):

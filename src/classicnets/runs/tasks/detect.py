@@ -3,7 +3,7 @@ by VOC mAP@0.5 and COCO mAP."""
 from __future__ import annotations
 
 from ...errors import UserError
-from .base import Prepared, Task, fill_for_data
+from .base import Prepared, Task, check_tta, fill_for_data
 
 
 class Detection(Task):
@@ -25,9 +25,7 @@ class Detection(Task):
                             "--head, --freeze, --unfreeze-top and --features apply to classifiers")
         if distributed.current() is not None:
             raise UserError("detection training runs in one process; leave out --nproc and torchrun")
-        if cfg.train.tta != "none":
-            raise UserError(f"--tta {cfg.train.tta} averages a classifier's logits; a detection model's boxes "
-                            "are scored as they come")
+        check_tta(cfg.train.tta, data)
         check_augment(cfg.augment)
         if cfg.augment.enabled:
             cfg.augment.check_image_size(*data.input_shape[1:])
